@@ -1,0 +1,72 @@
+"""Small helpers the checks share to gather and describe evidence."""
+
+from __future__ import annotations
+
+import secrets
+
+from ..pod.base import Completed
+
+MAX_SHOWN = 5
+
+
+def source_addresses(count: int) -> list[str]:
+    """`count` distinct loopback addresses (127.1.0.1, 127.1.0.2, ...): one per connection,
+    so the probe's connections differ in source IP as well as in source port."""
+    per_block = 254
+    return [
+        f"127.{1 + i // (256 * per_block)}.{(i // per_block) % 256}.{i % per_block + 1}"
+        for i in range(count)
+    ]
+
+
+def address_span(addresses: list[str]) -> str:
+    if len(addresses) == 1:
+        return addresses[0]
+    return f"{len(addresses)} source IPs ({addresses[0]} to {addresses[-1]})"
+
+
+def token_lines(prefix: str, count: int) -> list[str]:
+    """Lines a client sends; each unique to this run, so no reply can be guessed."""
+    nonce = secrets.token_hex(3)
+    return [f"{prefix}-{i + 1}-{nonce} the four-tuple tells connections apart"
+            for i in range(count)]
+
+
+def printed_lines(completed: Completed) -> list[str]:
+    text = completed.stdout.decode(errors="replace")
+    return [line.rstrip("\r") for line in text.splitlines() if line.strip()]
+
+
+def tail(text: bytes | str, lines: int = 6) -> str:
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    kept = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def describe_exit(completed: Completed) -> str:
+    if completed.timed_out:
+        return f"was still running after {completed.duration:.1f} s and was stopped"
+    if completed.exit_code and completed.exit_code < 0:
+        return f"was killed by signal {-completed.exit_code}"
+    return f"exited with status {completed.exit_code}"
+
+
+def transcript_problem(completed: Completed, expected: list[str]) -> str:
+    """Why a client's run does not show exactly `expected` echoed back (empty when it does)."""
+    printed = printed_lines(completed)
+    if completed.timed_out:
+        return (f"your client {describe_exit(completed)} (it printed {len(printed)} of "
+                f"{len(expected)} lines); it should exit once its input ended and every echo "
+                "arrived")
+    missing = [line for line in expected if line not in printed]
+    extra = [line for line in printed if line not in expected]
+    if missing:
+        return f"{len(missing)} of {len(expected)} lines never printed, first: {missing[0]!r}"
+    if extra:
+        return f"printed {len(extra)} line(s) it was never sent, first: {extra[0]!r}"
+    if printed != expected:
+        return "printed every line, but not in the order they were sent"
+    if completed.exit_code != 0:
+        return f"printed every echo but {describe_exit(completed)} (expected status 0)"
+    return ""

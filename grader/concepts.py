@@ -1,0 +1,74 @@
+"""The concept catalogue: the ports quiz's questions, in the project's own words.
+
+Checks name the concepts they evidence by id; reports use this catalogue to explain a
+verdict in terms of the idea behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Concept:
+    id: str
+    title: str
+    question: str
+    idea: str
+
+
+CONCEPTS: tuple[Concept, ...] = (
+    Concept(
+        "Q1",
+        "A connection is its four-tuple",
+        "How can 500 clients be connected to one server port at the same time?",
+        "TCP tells connections apart by the four-tuple (source IP, source port, destination "
+        "IP, destination port). Every client connection shares the server's IP and port; the "
+        "client's IP and ephemeral port make each four-tuple unique. So one listening socket "
+        "serves them all: no new port per client (A), TCP rather than UDP (C), and no IP "
+        "address per connection (D) is needed.",
+    ),
+    Concept(
+        "Q2",
+        "TIME_WAIT and SO_REUSEADDR",
+        "Why does a restarted server fail with 'Address already in use'?",
+        "The side that closes a TCP connection first keeps it in TIME_WAIT for up to two "
+        "minutes, so stray packets of the old connection die out. When a server is stopped, "
+        "the kernel closes its connections from the server's side, so its port is left with "
+        "TIME_WAIT sockets. A new listener may bind that port only if it sets SO_REUSEADDR "
+        "between socket() and bind() (and the listener before it did too).",
+    ),
+    Concept(
+        "Q3",
+        "One port serves many connections at once",
+        "Can a server port handle only one connection at a time?",
+        "No: accept() returns a new socket for each connection while the listening socket "
+        "keeps listening on the same port. A server that talks to one client until it is "
+        "done before calling accept() again serves one at a time by its own design, not "
+        "because of the port: threads, processes or an event loop (select/poll) let it "
+        "serve all of them at once.",
+    ),
+    Concept(
+        "Q4",
+        "Ephemeral ports route replies",
+        "What are ephemeral ports for?",
+        "When a client connects, its operating system picks an unused ephemeral source port. "
+        "The server's replies are addressed to (client IP, ephemeral port), which is how the "
+        "client's kernel hands each reply to the right socket, and so to the right program.",
+    ),
+    Concept(
+        "Q5",
+        "Why the client must not fix its source port",
+        "What would go wrong if every client connection used the same source port?",
+        "Two connections from one machine to the same server with the same source port "
+        "would have the same four-tuple: the kernel refuses the second one (it could not "
+        "tell their packets apart). Letting the OS choose the port (no bind() in the "
+        "client, or bind to port 0) gives every connection its own four-tuple.",
+    ),
+)
+
+BY_ID = {concept.id: concept for concept in CONCEPTS}
+
+
+def concept(concept_id: str) -> Concept:
+    return BY_ID[concept_id]

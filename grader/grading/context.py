@@ -1,0 +1,120 @@
+"""What a check gets to work with: the pod, the student's server, its client, parameters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ..loading.assignment import Limits
+from ..loading.commands import fill
+from ..loading.submission import Submission
+from ..pod.base import Completed, Pod, Program
+from .sockets import SocketTable, endpoint
+
+POLL_INTERVAL = 0.02
+
+
+@dataclass(frozen=True)
+class ServerStart:
+    """What happened when the student's server was started."""
+
+    listening: bool
+    seconds: float
+    listeners: tuple[str, ...]
+    udp_bound: tuple[str, ...]
+    exit_code: int | None  # None: still running
+    stderr: str
+
+    @property
+    def failure(self) -> str:
+        """One line saying why the server is not usable (empty when it is)."""
+        if self.listening:
+            return ""
+        if self.exit_code is not None:
+            said = f": {self.last_error_line}" if self.last_error_line else ""
+            return f"exited with status {self.exit_code} after {self.seconds:.2f} s{said}"
+        return f"did not listen within {self.seconds:.1f} s"
+
+    @property
+    def last_error_line(self) -> str:
+        lines = [line for line in self.stderr.splitlines() if line.strip()]
+        return lines[-1].strip() if lines else ""
+
+
+class StudentServer:
+    """The student's server in the pod: started, watched until it listens, stopped."""
+
+    def __init__(self, pod: Pod, run_template: str, port: int, limits: Limits) -> None:
+        self.pod = pod
+        self.port = port
+        self.command = fill(run_template, port=port)
+        self.limits = limits
+        self.program: Program | None = None
+        self.last_start: ServerStart | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.program is not None and self.program.exit_code is None
+
+    async def start(self) -> ServerStart:
+        """Start it and wait (polling the socket table) until it listens, exits or times out."""
+        await self.stop()
+        started = time.monotonic()
+        self.program = await self.pod.start("server", self.command)
+        table = SocketTable(())
+        with trio.move_on_after(self.limits.start_timeout):
+            while self.program.exit_code is None:
+                table = await self.socket_table()
+                if table.listeners(self.port):
+                    break
+                await trio.sleep(POLL_INTERVAL)
+        # One more look: a program that exits at once may have bound UDP first.
+        table = await self.socket_table()
+        _, stderr = self.program.output()
+        self.last_start = ServerStart(
+            listening=bool(table.listeners(self.port)) and self.program.exit_code is None,
+            seconds=time.monotonic() - started,
+            listeners=tuple(sorted({endpoint(e["local"]) for e in table.listeners(self.port)})),
+            udp_bound=tuple(sorted({endpoint(e["local"]) for e in table.udp_bound(self.port)})),
+            exit_code=self.program.exit_code,
+            stderr=stderr.decode(errors="replace"),
+        )
+        return self.last_start
+
+    async def ensure_running(self) -> ServerStart:
+        if self.running and self.last_start and self.last_start.listening:
+            return self.last_start
+        return await self.start()
+
+    async def stop(self) -> None:
+        if self.program is not None:
+            await self.program.stop(self.limits.stop_grace)
+
+    async def socket_table(self, whole: bool = False) -> SocketTable:
+        """The pod's sockets on the server's port, or all of them (`whole`)."""
+        answer = await self.pod.probe.call("socket_table", port=None if whole else self.port)
+        return SocketTable(tuple(answer["entries"]))
+
+    def owned_inodes(self) -> set[int] | None:
+        return None if self.program is None else self.pod.socket_owner_inodes(self.program)
+
+
+@dataclass
+class CheckContext:
+    pod: Pod
+    server: StudentServer
+    submission: Submission
+    params: Mapping[str, Any]
+    limits: Limits
+    carried: Mapping[str, Any] = field(default_factory=dict)
+
+    async def run_client(self, port: int, stdin: bytes, timeout: float) -> Completed:
+        command = fill(self.submission.client.run, host=self.pod.host, port=port)
+        return await self.pod.run("client", command, stdin, timeout)
+
+    async def probe(self, op: str, budget: float = 5.0, **args: Any) -> dict:
+        return await self.pod.probe.call(op, budget, **args)

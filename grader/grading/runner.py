@@ -1,0 +1,132 @@
+"""Grading: build the submission in a pod, run the checks in order, collect the results.
+
+The runner, not the checks, handles dependencies (a check whose parent did not pass is
+skipped, naming it), build failures, deadlines and grader bugs (any exception a check
+raises is an `error`, with its traceback kept apart: it never costs the student points
+silently, and it is never reported as the student's failure).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any, Protocol
+
+import trio
+
+from ..checks.base import Outcome
+from ..loading.assignment import Assignment, PlannedCheck
+from ..loading.submission import Submission
+from ..pod.base import Backend, Pod
+from ..results import BuildResult, CheckResult, GradeReport, Status
+from .context import CheckContext, StudentServer
+
+PASSING = (Status.PASS, Status.PARTIAL)
+
+
+class Progress(Protocol):
+    """Told as each step ends, e.g. to print live; never changes the run."""
+
+    def build_finished(self, build: BuildResult) -> None: ...
+
+    def check_finished(self, result: CheckResult) -> None: ...
+
+
+class _Silent:
+    def build_finished(self, build: BuildResult) -> None:
+        pass
+
+    def check_finished(self, result: CheckResult) -> None:
+        pass
+
+
+async def grade(submission: Submission, assignment: Assignment, backend: Backend,
+                progress: Progress | None = None) -> GradeReport:
+    """Grade one submission on `backend` and return the report."""
+    progress = progress or _Silent()
+    started = time.monotonic()
+    async with backend.open_pod(str(submission.path), assignment.name) as pod:
+        builds = []
+        for role, command in submission.builds:
+            build = await pod.build(role, command, assignment.limits.build_timeout)
+            builds.append(build)
+            progress.build_finished(build)
+        server = StudentServer(pod, submission.server.run, await pod.server_port(),
+                               assignment.limits)
+        try:
+            results = await _run_checks(pod, server, submission, assignment, builds, progress)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(10):
+                await server.stop()
+    return GradeReport(assignment.name, str(submission.path), pod.backend, tuple(results),
+                       tuple(builds), time.monotonic() - started,
+                       () if pod.sandboxed else (_NOT_SANDBOXED,))
+
+
+_NOT_SANDBOXED = ("local backend: your programs ran as plain processes on this machine, "
+                  "not sandboxed (use --backend docker for code you did not write)")
+
+
+async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
+                      assignment: Assignment, builds: list[BuildResult],
+                      progress: Progress) -> list[CheckResult]:
+    failed_builds = {b.command: b for b in builds if not b.ok}
+    results: dict[str, CheckResult] = {}
+    carried: dict[str, Any] = {}
+    for planned in assignment.checks:
+        check = planned.check
+        started = time.monotonic()
+        broken_build = next((failed_builds[spec.build] for role in check.needs
+                             if (spec := submission.program(role)).build in failed_builds),
+                            None)
+        blocked = [p for p in check.depends_on if results[p].status not in PASSING]
+        if broken_build is not None:
+            outcome = Outcome(Status.FAIL, f"not run: your {broken_build.role} did not build "
+                              f"(`{broken_build.command}` {_build_end(broken_build)})",
+                              hint="Fix the build first: its output is shown above.")
+        elif blocked:
+            parent = results[blocked[0]]
+            outcome = Outcome(Status.SKIPPED, f"skipped: needs {parent.id}, which did not "
+                              f"pass ({parent.status})")
+        else:
+            context = CheckContext(pod, server, submission, planned.params, assignment.limits,
+                                   {p: carried.get(p) for p in check.depends_on})
+            outcome, grader_traceback = await _run_one(planned, context, assignment)
+        result = _result(planned, outcome, time.monotonic() - started,
+                         grader_traceback if outcome.status is Status.ERROR else "")
+        carried[check.id] = outcome.carry
+        results[check.id] = result
+        progress.check_finished(result)
+    return list(results.values())
+
+
+async def _run_one(planned: PlannedCheck, context: CheckContext,
+                   assignment: Assignment) -> tuple[Outcome, str]:
+    limit = assignment.limits.check_timeout
+    try:
+        with trio.fail_after(limit):
+            return await planned.check.run(context), ""
+    except trio.TooSlowError:
+        return Outcome(Status.ERROR, f"the grader gave up on this check after {limit:.0f} s "
+                       "(its own steps should have ended sooner: a grader problem)"), ""
+    except Exception as exc:  # a grader bug or a probe failure: never the student's fault
+        return (Outcome(Status.ERROR, f"the grader could not run this check: "
+                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"),
+                traceback.format_exc())
+
+
+def _build_end(build: BuildResult) -> str:
+    if build.exit_code is None:
+        return f"did not finish within {build.duration:.0f} s"
+    return f"exited with status {build.exit_code}"
+
+
+def _result(planned: PlannedCheck, outcome: Outcome, duration: float,
+            grader_traceback: str) -> CheckResult:
+    check = planned.check
+    return CheckResult(
+        id=check.id, title=check.title, status=outcome.status,
+        points=round(planned.points * outcome.fraction, 2), max_points=planned.points,
+        concepts=check.concepts, summary=outcome.summary, evidence=dict(outcome.evidence),
+        details=outcome.details, hint=outcome.hint, duration=round(duration, 3),
+        grader_traceback=grader_traceback)

@@ -1,0 +1,88 @@
+"""The sandbox interface. Checks talk only to a Pod, so they never know the backend.
+
+A pod is one grading run's private network: the student's server, the student's clients
+and the grader's probe all run in it and talk over loopback. A backend makes pods.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+from ..results import BuildResult
+from .probe_session import ProbeSession
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A student program that ran to completion (or to its deadline)."""
+
+    command: str
+    exit_code: int | None  # None: it was killed at its deadline
+    stdout: bytes
+    stderr: bytes
+    duration: float
+
+    @property
+    def timed_out(self) -> bool:
+        return self.exit_code is None
+
+
+class Program(abc.ABC):
+    """A long-running student program, such as the server."""
+
+    command: str
+
+    @property
+    @abc.abstractmethod
+    def exit_code(self) -> int | None:
+        """The exit status once it has ended, else None (negative: killed by that signal)."""
+
+    @abc.abstractmethod
+    async def stop(self, grace: float) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds; also ends anything it started."""
+
+    @abc.abstractmethod
+    def output(self) -> tuple[bytes, bytes]:
+        """What it printed so far on stdout and stderr (capped)."""
+
+
+class Pod(abc.ABC):
+    backend: str
+    sandboxed: bool
+    host: str = "127.0.0.1"  # the address programs in the pod use to reach each other
+    probe: ProbeSession
+
+    @abc.abstractmethod
+    async def build(self, role: str, command: str, timeout: float) -> BuildResult:
+        """Run a build command in the submission's folder inside the pod."""
+
+    @abc.abstractmethod
+    async def start(self, role: str, command: str) -> Program:
+        """Start a program in the submission's folder; it runs until stopped."""
+
+    @abc.abstractmethod
+    async def run(self, role: str, command: str, stdin: bytes, timeout: float) -> Completed:
+        """Run a program to completion with `stdin`, killed at the deadline."""
+
+    @abc.abstractmethod
+    async def server_port(self) -> int:
+        """A TCP port the student's server may listen on in this pod."""
+
+    def socket_owner_inodes(self, program: Program) -> set[int] | None:
+        """Socket inodes owned by `program`, or None when every socket in the pod is the
+        student's (a private namespace). Only a shared-host backend needs this."""
+        return None
+
+
+class Backend(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def open_pod(self, submission_dir: str, label: str) -> AbstractAsyncContextManager[Pod]:
+        """A fresh pod holding a copy of the submission; torn down on every exit path."""
+
+
+PodIterator = AsyncIterator[Pod]

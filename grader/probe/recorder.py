@@ -1,0 +1,123 @@
+"""The recording server: what the student's clients talk to.
+
+It notes each connection's four-tuple and everything the client sends, and holds every
+connection at a barrier (no echo) until the expected number of clients are connected
+at once, so that concurrent clients really overlap. Then it echoes, like the
+assignment's server, until each client closes.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+import trio
+
+MAX_RECORDED = 256 * 1024
+
+
+@dataclass
+class Recorded:
+    peer: tuple[str, int]
+    local: tuple[str, int]
+    arrived_after: float
+    received: bytearray = field(default_factory=bytearray)
+    closed_by_client: bool = False
+
+
+class Recorder:
+    def __init__(self, expected: int, barrier_timeout: float) -> None:
+        self.expected = expected
+        self.barrier_timeout = barrier_timeout
+        self.connections: list[Recorded] = []
+        self.barrier = trio.Event()
+        self.barrier_reached = False
+        self.finished = trio.Event()
+        self.port = 0
+        self._started = trio.current_time()
+
+    async def run(self, listener: trio.SocketListener, idle_timeout: float,
+                  task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._release_barrier_at_deadline)
+                with trio.move_on_after(self.barrier_timeout + idle_timeout):
+                    async with trio.open_nursery() as serving:
+                        serving.start_soon(self._accept_until_barrier, listener, serving)
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await listener.aclose()
+            self.finished.set()
+
+    async def _release_barrier_at_deadline(self) -> None:
+        with trio.move_on_after(self.barrier_timeout):
+            await self.barrier.wait()
+        self.barrier.set()
+
+    async def _accept_until_barrier(self, listener: trio.SocketListener,
+                                    serving: trio.Nursery) -> None:
+        # Accepting stops once the barrier falls: later clients are not part of the
+        # overlap being measured, and a fixed accept window keeps the run bounded.
+        with trio.move_on_after(self.barrier_timeout):
+            while len(self.connections) < self.expected:
+                stream = await listener.accept()
+                peer = stream.socket.getpeername()[:2]
+                local = stream.socket.getsockname()[:2]
+                record = Recorded((peer[0], peer[1]), (local[0], local[1]),
+                                  trio.current_time() - self._started)
+                self.connections.append(record)
+                serving.start_soon(self._serve, stream, record)
+            self.barrier_reached = True
+            self.barrier.set()
+
+    async def _serve(self, stream: trio.SocketStream, record: Recorded) -> None:
+        # A bounded channel: a client that floods before the barrier is held back by
+        # TCP flow control instead of filling the probe's memory.
+        send_channel, receive_channel = trio.open_memory_channel[bytes](256)
+
+        async def echo_after_barrier() -> None:
+            await self.barrier.wait()
+            async with receive_channel:
+                async for chunk in receive_channel:
+                    await stream.send_all(chunk)
+
+        async with stream:
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(echo_after_barrier)
+                    async with send_channel:
+                        while chunk := await stream.receive_some(65536):
+                            room = MAX_RECORDED - len(record.received)
+                            record.received += chunk[:room]
+                            await send_channel.send(chunk)
+                record.closed_by_client = True
+            except (trio.BrokenResourceError, OSError):
+                record.closed_by_client = True
+
+    def result(self) -> dict:
+        return {
+            "port": self.port,
+            "expected": self.expected,
+            "barrier_reached": self.barrier_reached,
+            "connections": [
+                {
+                    "peer": list(c.peer),
+                    "local": list(c.local),
+                    "arrived_after": round(c.arrived_after, 4),
+                    "received": c.received.decode(errors="replace"),
+                    "closed_by_client": c.closed_by_client,
+                }
+                for c in self.connections
+            ],
+        }
+
+
+async def open_recording_listener(host: str, port: int) -> trio.SocketListener:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    await sock.bind((host, port))
+    sock.listen(1024)
+    return trio.SocketListener(sock)

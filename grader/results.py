@@ -1,0 +1,173 @@
+"""The result model: frozen records that every report renderer reads and none changes.
+
+A grading run produces one GradeReport; it round-trips through JSON unchanged, so a
+batch can store reports and render them again later in any format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    PARTIAL = "partial"
+    FAIL = "fail"
+    ERROR = "error"  # the grader could not run the check; never the student's fault
+    INCONCLUSIVE = "inconclusive"  # the evidence a verdict needs was missing
+    SKIPPED = "skipped"  # a check it depends on did not pass
+
+    @property
+    def counts_as_shown(self) -> bool:
+        return self is Status.PASS
+
+
+class ConceptStatus(StrEnum):
+    SHOWN = "shown"
+    PARTLY_SHOWN = "partly shown"
+    NOT_SHOWN = "not shown"
+    NOT_TESTED = "not tested"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    title: str
+    status: Status
+    points: float
+    max_points: float
+    concepts: tuple[str, ...]
+    summary: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    details: tuple[str, ...] = ()
+    hint: str = ""
+    duration: float = 0.0
+    grader_traceback: str = ""
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        data["concepts"] = list(self.concepts)
+        data["details"] = list(self.details)
+        data["evidence"] = dict(self.evidence)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CheckResult:
+        return cls(
+            **{
+                **data,
+                "status": Status(data["status"]),
+                "concepts": tuple(data["concepts"]),
+                "details": tuple(data.get("details", ())),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    role: str  # "server" or "client"
+    command: str
+    exit_code: int | None  # None: killed at its deadline
+    duration: float
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ConceptResult:
+    id: str
+    title: str
+    status: ConceptStatus
+    checks: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"status": str(self.status), "title": self.title, "checks": list(self.checks)}
+
+
+@dataclass(frozen=True)
+class GradeReport:
+    assignment: str
+    submission: str
+    backend: str
+    checks: tuple[CheckResult, ...]
+    builds: tuple[BuildResult, ...] = ()
+    duration: float = 0.0
+    notices: tuple[str, ...] = ()
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.points for c in self.checks), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_points for c in self.checks), 2)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.score / self.max_score if self.max_score else 100.0
+
+    def check(self, check_id: str) -> CheckResult:
+        for result in self.checks:
+            if result.id == check_id:
+                return result
+        raise KeyError(check_id)
+
+    @property
+    def concepts(self) -> tuple[ConceptResult, ...]:
+        from .concepts import CONCEPTS
+
+        return tuple(
+            concept_result(concept.id, concept.title, self.checks) for concept in CONCEPTS
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "assignment": self.assignment,
+            "submission": self.submission,
+            "backend": self.backend,
+            "score": self.score,
+            "max_score": self.max_score,
+            "duration": round(self.duration, 3),
+            "checks": [c.to_json() for c in self.checks],
+            "concepts": {c.id: c.to_json() for c in self.concepts},
+            "builds": [b.to_json() for b in self.builds],
+            "notices": list(self.notices),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GradeReport:
+        return cls(
+            assignment=data["assignment"],
+            submission=data["submission"],
+            backend=data["backend"],
+            checks=tuple(CheckResult.from_json(c) for c in data["checks"]),
+            builds=tuple(BuildResult(**b) for b in data.get("builds", ())),
+            duration=data.get("duration", 0.0),
+            notices=tuple(data.get("notices", ())),
+        )
+
+
+def concept_result(concept_id: str, title: str, checks: tuple[CheckResult, ...]) -> ConceptResult:
+    """A quiz concept is shown when every check evidencing it passed."""
+    relevant = tuple(c for c in checks if concept_id in c.concepts)
+    statuses = {c.status for c in relevant}
+    decided = statuses & {Status.PASS, Status.PARTIAL, Status.FAIL}
+    if not decided:
+        status = ConceptStatus.NOT_TESTED
+    elif decided == {Status.PASS} and statuses <= {Status.PASS}:
+        status = ConceptStatus.SHOWN
+    elif Status.PASS in decided or Status.PARTIAL in decided:
+        status = ConceptStatus.PARTLY_SHOWN
+    else:
+        status = ConceptStatus.NOT_SHOWN
+    return ConceptResult(concept_id, title, status, tuple(c.id for c in relevant))
