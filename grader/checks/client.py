@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..concepts import concept
 from ..pod.base import Completed
 from .base import Outcome, check, failed, passed
 from .evidence import MAX_SHOWN, describe_exit, printed_lines, tail, token_lines, transcript_problem
@@ -26,14 +25,15 @@ async def _record(ctx: CheckContext, expected: int, barrier_timeout: float,
 
 
 @check("client-echo", title="Client sends its input and prints the echoes", needs=("client",),
-       params={"lines": 12, "timeout": 10.0})
+       params={"lines": 12, "timeout": 10.0, "pace": 0.02})
 async def client_echo(ctx: CheckContext) -> Outcome:
     """Your client sends each line of its input to the server and prints each echoed line,
     then exits with status 0."""
     lines = token_lines("echo", ctx.params["lines"])
     timeout = ctx.params["timeout"]
     recorder = await _record(ctx, 1, timeout, timeout)
-    completed = await ctx.run_client(recorder["port"], _stdin(lines), timeout)
+    completed = await ctx.run_client(recorder["port"], _stdin(lines), timeout,
+                                     ctx.params["pace"])
     recorded = await ctx.probe("record_result", recorder=recorder["recorder"], timeout=2.0)
     sent = "".join(c["received"] for c in recorded["connections"])
     evidence = {"lines": len(lines), "printed": len(printed_lines(completed)),
@@ -92,8 +92,8 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
     if len(distinct) == count and not outside and recorded["barrier_reached"]:
         return passed(f"{count} overlapping clients used {count} distinct ports in "
                       f"{range_text}", evidence=evidence, carry=carry)
-    hint = (concept("Q5").idea + " Do not bind() the client socket to a fixed port; "
-            "just connect() and let the OS choose.")
+    hint = ("Do not bind() the client socket to a fixed port; just connect() and let the "
+            "OS choose an ephemeral port.")
     details = [f"We started {count} copies of your client at once; the server held every "
                f"connection until all {count} had arrived (or {ctx.params['barrier_timeout']:.0f}"
                f" s passed). Source ports seen: {ports or 'none'}."]
@@ -130,8 +130,8 @@ async def client_reply_routing(ctx: CheckContext) -> Outcome:
                 "incomplete": len(incomplete),
                 "examples": [f"client {i + 1} printed {n} foreign line(s), e.g. {line!r}"
                              for i, n, line in crossed[:MAX_SHOWN]]}
-    hint = (concept("Q4").idea + " Print what arrives on your own socket; never look for "
-            "your replies anywhere else (a file, a variable shared by all clients).")
+    hint = ("Print what arrives on your own socket; never look for your replies anywhere "
+            "else (a file, a variable shared by all clients).")
     if crossed:
         return failed(f"{len(crossed)} of {len(runs)} concurrent clients printed replies meant "
                       "for another client", evidence=evidence, hint=hint,
@@ -148,7 +148,7 @@ async def client_reply_routing(ctx: CheckContext) -> Outcome:
 
 @check("end-to-end", title="Your client and your server agree",
        depends_on=("server-starts", "client-echo"), needs=("server", "client"),
-       params={"lines": 12, "timeout": 10.0})
+       params={"lines": 12, "timeout": 10.0, "pace": 0.02})
 async def end_to_end(ctx: CheckContext) -> Outcome:
     """Your own client, talking to your own server, echoes every line."""
     start = await ctx.server.ensure_running()
@@ -156,7 +156,9 @@ async def end_to_end(ctx: CheckContext) -> Outcome:
         return failed(f"your server is not running: it {start.failure}",
                       hint="See server-starts.")
     lines = token_lines("e2e", ctx.params["lines"])
-    completed = await ctx.run_client(ctx.server.port, _stdin(lines), ctx.params["timeout"])
+    # Typed a line at a time, so the server must keep talking on one connection.
+    completed = await ctx.run_client(ctx.server.port, _stdin(lines), ctx.params["timeout"],
+                                     ctx.params["pace"])
     evidence = {"lines": len(lines), "printed": len(printed_lines(completed)),
                 "exit_code": completed.exit_code, "seconds": round(completed.duration, 3),
                 "stderr": tail(completed.stderr)}

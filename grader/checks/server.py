@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..concepts import concept
 from ..grading.sockets import endpoint, four_tuple
 from .base import Outcome, check, failed, inconclusive, passed, scored
 from .evidence import MAX_SHOWN, address_span, source_addresses, tail
@@ -89,7 +88,7 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
     evidence = {
         "connections": count, "opened": opened["opened"], "connect_errors": opened["errors"],
         "source_ips": len(sources), "rounds": rounds, "answered_per_round": answered,
-        "served_while_all_open": served, "peak_established_on_port": len(established),
+        "served_while_all_open": served, "established_between_rounds": len(established),
         "round_counts": [r["counts"] for r in round_results],
         "examples": [e for r in round_results for e in r["examples"]][:MAX_SHOWN],
     }
@@ -99,8 +98,8 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
                            if e["local"][1] != port and e["remote"][1] != port
                            and (owned_during is None or e["inode"] in owned_during)]}
     summary = (f"{served}/{count} connections served in {rounds} rounds while all were open "
-               f"(from {address_span(sources)}; peak {len(established)} ESTABLISHED on "
-               f":{port})")
+               f"(from {address_span(sources)}; {len(established)} ESTABLISHED on "
+               f":{port} between rounds)")
     details = [f"We opened {opened['opened']} of {count} connections to port {port} from "
                f"{address_span(sources)} and kept them all open. Each sent its own token "
                f"and waited for it to come back, {rounds} times; a round started only when "
@@ -114,8 +113,8 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
         details.append(shape)
         summary = f"{summary}: {shape.split(':')[0]}"
     return scored(served / count, summary, evidence=evidence, details=tuple(details),
-                  carry=carry, hint=concept("Q3").idea + " Accept every client and give it "
-                  "its own thread, process or place in a select/poll loop.")
+                  carry=carry, hint="Accept every client and give it its own thread, process "
+                  "or place in a select/poll loop, so that no client waits for another.")
 
 
 def _iterative_shape(answered: list[int], rounds: list[dict], opened: int) -> str:
@@ -145,8 +144,8 @@ async def server_one_port(ctx: CheckContext) -> Outcome:
                 "listening_after": sorted(seen["after"]), "new_listening_ports": grown[:50],
                 "server_ends_on_port": seen["server_ends"],
                 "connections_on_other_ports": seen["elsewhere"][:MAX_SHOWN]}
-    hint = (concept("Q1").idea + " There is no need to open a port per client: accept() "
-            "returns a socket for the new connection on the same port.")
+    hint = ("Use the socket accept() returns to talk to each client: it is already a new "
+            "connection on the same port. Do not open a port per client.")
     if grown:
         return failed(
             f"{len(grown)} new listening port(s) appeared while clients were connected "
@@ -203,7 +202,7 @@ async def server_same_ip(ctx: CheckContext) -> Outcome:
                   hint="A client is not identified by its IP address (the quiz's "
                        "misconception D): many connections can come from one IP. Reply on "
                        "the socket the message arrived on, and key any per-client state by "
-                       "connection (socket), not by address. " + concept("Q4").idea)
+                       "connection (socket), not by address.")
 
 
 @check("server-restart", title="Restarts at once despite TIME_WAIT", concepts=("Q2",),
@@ -247,13 +246,14 @@ async def server_restart(ctx: CheckContext) -> Outcome:
              f"so {len(time_wait)} of them sit in TIME_WAIT on port {port}, as they should:",
              *shown]
     if not start.listening:
-        printed = f" It printed\n    {start.last_error_line}\n" if start.last_error_line else ""
+        said = (("We started your server again at once. It printed",
+                 f"    {start.last_error_line}", f"and {start.failure}.")
+                if start.last_error_line else
+                (f"We started your server again at once. It {start.failure}.",))
         return failed(
             f"restart could not listen on :{port} while {len(time_wait)} sockets were in "
-            "TIME_WAIT", evidence=evidence,
-            details=(*story, f"We started your server again at once.{printed} It "
-                             f"{start.failure}."),
-            hint=concept("Q2").idea + " Next step: call setsockopt(fd, SOL_SOCKET, "
+            "TIME_WAIT", evidence=evidence, details=(*story, *said),
+            hint="Call setsockopt(fd, SOL_SOCKET, "
                  "SO_REUSEADDR, &one, sizeof one) between socket() and bind() (Python: "
                  "sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)).")
     await ctx.probe("open", 5.0, group="after-restart", host=ctx.pod.host, port=port, count=1,

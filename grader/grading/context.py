@@ -35,8 +35,7 @@ class ServerStart:
         if self.listening:
             return ""
         if self.exit_code is not None:
-            said = f": {self.last_error_line}" if self.last_error_line else ""
-            return f"exited with status {self.exit_code} after {self.seconds:.2f} s{said}"
+            return f"exited with status {self.exit_code} after {self.seconds:.2f} s"
         return f"did not listen within {self.seconds:.1f} s"
 
     @property
@@ -112,9 +111,10 @@ class CheckContext:
     limits: Limits
     carried: Mapping[str, Any] = field(default_factory=dict)
 
-    async def run_client(self, port: int, stdin: bytes, timeout: float) -> Completed:
+    async def run_client(self, port: int, stdin: bytes, timeout: float,
+                         pace: float = 0.0) -> Completed:
         command = fill(self.submission.client.run, host=self.pod.host, port=port)
-        return await self.pod.run("client", command, stdin, timeout)
+        return await self.pod.run("client", command, stdin, timeout, pace)
 
     async def probe(self, op: str, budget: float = 5.0, **args: Any) -> dict:
         return await self.pod.probe.call(op, budget, **args)

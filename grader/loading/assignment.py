@@ -146,7 +146,7 @@ def _read_dataclass(table: Table | None, kind: type) -> Any:
 
 def _read_checks(table: Table) -> tuple[PlannedCheck, ...]:
     planned = []
-    for check_id in table:
+    for check_id in table.keys():  # noqa: SIM118 (a Table, not a dict)
         if check_id not in CHECKS:
             known = ", ".join(CHECKS)
             raise table.error(check_id, f"no such check (known checks: {known})")

@@ -64,8 +64,12 @@ class Pod(abc.ABC):
         """Start a program in the submission's folder; it runs until stopped."""
 
     @abc.abstractmethod
-    async def run(self, role: str, command: str, stdin: bytes, timeout: float) -> Completed:
-        """Run a program to completion with `stdin`, killed at the deadline."""
+    async def run(self, role: str, command: str, stdin: bytes, timeout: float,
+                  pace: float = 0.0) -> Completed:
+        """Run a program to completion with `stdin`, killed at the deadline.
+
+        With `pace`, stdin is written a line at a time, `pace` seconds apart, as a
+        person typing would: each line then reaches the program in its own read."""
 
     @abc.abstractmethod
     async def server_port(self) -> int:

@@ -22,7 +22,7 @@ import trio
 from ..results import BuildResult
 from .base import Backend, Completed, Pod, Program
 from .probe_session import ProbeSession
-from .processes import HostProcess, spawn
+from .processes import HostProcess, feed, spawn
 
 # Ports outside the kernel's ephemeral range, so no client connection can take the
 # server's port as its source port while the server is being restarted.
@@ -92,18 +92,19 @@ class LocalPod(Pod):
     async def start(self, role: str, command: str) -> Program:
         return LocalProgram(await self._spawn(command))
 
-    async def run(self, role: str, command: str, stdin: bytes, timeout: float) -> Completed:
-        return await self._run_to_end(command, stdin, timeout)
+    async def run(self, role: str, command: str, stdin: bytes, timeout: float,
+                  pace: float = 0.0) -> Completed:
+        return await self._run_to_end(command, stdin, timeout, pace=pace)
 
     async def _run_to_end(self, command: str, stdin: bytes, timeout: float,
-                          merge_stderr: bool = False) -> Completed:
+                          merge_stderr: bool = False, pace: float = 0.0) -> Completed:
         started = time.monotonic()
         process = await self._spawn(command, merge_stderr=merge_stderr)
         deadline = trio.move_on_after(timeout)
         try:
             with deadline:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_feed, process.process.stdin, stdin)
+                    nursery.start_soon(feed, process.process.stdin, stdin, pace)
                     await process.process.wait()
                     # Output still in the pipe belongs to the run; a grandchild holding
                     # the pipe open must not hold us, so this wait is bounded too.
@@ -132,14 +133,6 @@ class LocalPod(Pod):
         await self.probe.aclose()
         for process in reversed(self._processes):
             await process.stop(grace=0.5)
-
-
-async def _feed(stdin: trio.abc.SendStream, data: bytes) -> None:
-    try:
-        async with stdin:
-            await stdin.send_all(data)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass  # a program may exit without reading its input
 
 
 class LocalBackend(Backend):

@@ -131,3 +131,16 @@ async def spawn(nursery: trio.Nursery, argv: list[str], cwd: Path, output_cap: i
 
     nursery.start_soon(drain_both)
     return host_process
+
+
+async def feed(stdin: trio.abc.SendStream, data: bytes, pace: float = 0.0) -> None:
+    """Write `data` to a program's stdin and close it; a line at a time with `pace`."""
+    chunks = data.splitlines(keepends=True) if pace else [data]
+    try:
+        async with stdin:
+            for index, chunk in enumerate(chunks):
+                if index:
+                    await trio.sleep(pace)
+                await stdin.send_all(chunk)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass  # a program may exit without reading all its input

@@ -64,6 +64,8 @@ if ((FORCE == 0)) && docker image inspect "$IMAGE" >/dev/null 2>&1; then
     exit 0
 fi
 
+OLD_ID=$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+
 command -v debootstrap >/dev/null || die "debootstrap not found (apt-get install -y debootstrap)"
 ((EUID == 0)) || die "debootstrap needs root"
 
@@ -197,6 +199,12 @@ tar --numeric-owner -C "$ROOTFS" -c . | docker import \
     --change 'ENV LANG=C.UTF-8' \
     --message "socket-grader base: debootstrap $SUITE minbase + $PACKAGES" \
     - "$IMAGE" >/dev/null
+
+# A --force rebuild leaves the previous image untagged: drop it if unused.
+NEW_ID=$(docker image inspect --format '{{.Id}}' "$IMAGE")
+if [[ -n $OLD_ID && $OLD_ID != "$NEW_ID" ]]; then
+    if docker image rm "$OLD_ID" >/dev/null 2>&1; then log "removed previous image ${OLD_ID:7:12}"; fi
+fi
 
 # --- smoke test -----------------------------------------------------------
 docker run --rm --network none "$IMAGE" sh -c \

@@ -1,0 +1,161 @@
+"""The `grade` command line: parses arguments, calls the library, picks renderers and
+maps the outcome to an exit status. Everything else lives in the library."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import trio
+
+from .errors import GraderError
+from .grading.runner import grade
+from .loading.assignment import DEFAULT_ASSIGNMENT, Assignment, bundled_names, load_assignment
+from .loading.submission import load_submission
+from .pod import BACKENDS, choose_backend
+from .report import FILE_FORMATS, terminal
+from .results import GradeReport
+
+EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DESCRIPTION = """\
+Grade a student's TCP server and client. The grader runs them in a private loopback
+network (a pod), drives them with its own probe, and reports which socket ideas of the
+ports quiz (Q1..Q5) the code shows: many clients on one port, four-tuples, ephemeral
+ports, TIME_WAIT and SO_REUSEADDR."""
+
+EPILOG = """\
+other commands:
+  grade concepts [Q]       the quiz's ideas and which checks show each
+
+exit status: 0 when the score reaches --fail-under (default: the full score),
+1 when it does not, 2 for bad input or an unusable backend, 130 when interrupted.
+
+examples:
+  grade submission/                          grade with the default (echo) assignment
+  grade submission/ --json report.json       also write the JSON report
+  grade submission/ --clients 2000           a harder concurrency check
+  grade submission/ --assignment my-course/echo-v2   an instructor's own assignment
+"""
+
+
+def _grade_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grade", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("submission", help="folder holding the server and the client "
+                        "(and optionally a grade.toml saying how to build and run them)")
+    parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, metavar="NAME|PATH",
+                        help="a bundled assignment (%(choices)s) or the folder of your own "
+                        "(default: %(default)s)".replace("%(choices)s",
+                                                         ", ".join(bundled_names())))
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="where programs run: docker (sandboxed pods), local (plain "
+                        "processes, not sandboxed), or auto: docker when a daemon answers, "
+                        "else local (default: %(default)s)")
+    parser.add_argument("--image", help="Docker image for the pod (default: the "
+                        "assignment's, or $SOCKET_GRADER_IMAGE)")
+    parser.add_argument("--clients", type=_positive_int, metavar="N",
+                        help="connections held open at once in server-concurrency "
+                        "(default: the assignment's)")
+    parser.add_argument("--fail-under", type=float, default=100.0, metavar="PERCENT",
+                        help="exit 0 when the score is at least PERCENT of the maximum "
+                        "(default: %(default)g)")
+    for name in FILE_FORMATS:
+        parser.add_argument(f"--{name}", metavar="FILE", type=Path,
+                            help=f"also write the {name.upper()} report to FILE")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only the total line")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def run_grade(argv: Sequence[str]) -> int:
+    args = _grade_parser().parse_args(argv)
+    assignment = load_assignment(args.assignment)
+    if args.clients:
+        assignment = assignment.with_params("server-concurrency", clients=args.clients)
+    submission = load_submission(args.submission, assignment)
+    image = args.image or os.environ.get("SOCKET_GRADER_IMAGE")
+    backend, notice = choose_backend(args.backend, assignment, image)
+    out = sys.stdout
+    live = terminal.LiveTerminal(out, terminal.wants_colour(out))
+    if notice:
+        print(f"notice: {notice}", file=sys.stderr)
+    if not args.quiet:
+        live.say(terminal.header(assignment.name, args.submission, backend.name,
+                                 backend.name != "local"))
+    report = trio.run(grade, submission, assignment, backend, None if args.quiet else live)
+    if args.quiet:
+        live.say(terminal.conclusion(report, live.style).rsplit("\n", 1)[-1])
+    else:
+        live.say("\n" + terminal.conclusion(report, live.style))
+    _write_files(report, args)
+    return EXIT_OK if report.percent >= args.fail_under else EXIT_BELOW
+
+
+def _write_files(report: GradeReport, args: argparse.Namespace) -> None:
+    for name, render in FILE_FORMATS.items():
+        target = getattr(args, name)
+        if target is not None:
+            _write_atomically(target, render(report))
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(target)
+    except OSError as exc:
+        raise GraderError(f"{target}: cannot write the report: {exc.strerror}") from None
+
+
+def run_concepts(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="grade concepts",
+                                     description="The ports quiz's ideas, in the project's "
+                                     "words, and the checks that show each.")
+    parser.add_argument("concept", nargs="?", help="one of Q1..Q5 (default: all)")
+    args = parser.parse_args(argv)
+    page = terminal.concepts_page()
+    if args.concept:
+        wanted = args.concept.upper()
+        blocks = [b for b in page.split("\n\n") if b.startswith(wanted + " ")]
+        if not blocks:
+            raise GraderError(f"no concept {args.concept!r}: choose one of Q1, Q2, Q3, Q4, Q5")
+        page = blocks[0] + "\n"
+    print(page, end="")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"concepts": run_concepts}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = COMMANDS.get(argv[0]) if argv else None
+    try:
+        return command(argv[1:]) if command else run_grade(argv)
+    except GraderError as exc:
+        print(f"grade: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("grade: interrupted; every program and pod of this run was stopped",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+__all__ = ["Assignment", "main"]

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "reference"
+
+
+def compose_reference(target: Path, language: str, faulty: str | None = None) -> Path:
+    """A submission folder: the correct programs of `language`, with one faulty program
+    (from reference/<language>/faulty/<faulty>/) in place of its correct twin."""
+    shutil.copytree(REFERENCE / language / "correct", target)
+    if faulty:
+        shutil.copytree(REFERENCE / language / "faulty" / faulty, target, dirs_exist_ok=True)
+    return target
+
+
+@pytest.fixture
+def reference_submission(tmp_path):
+    def make(language: str, faulty: str | None = None) -> Path:
+        return compose_reference(tmp_path / f"{language}-{faulty or 'correct'}", language,
+                                 faulty)
+
+    return make
+
+
+@pytest.fixture
+def write_submission(tmp_path):
+    """A submission folder with the given files (name -> text)."""
+
+    def make(files: dict[str, str], name: str = "submission") -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        for file_name, text in files.items():
+            (folder / file_name).write_text(text)
+        return folder
+
+    return make
