@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -39,3 +40,29 @@ def write_submission(tmp_path):
         return folder
 
     return make
+
+
+def docker_backend_or_skip():
+    """The Docker backend for the tests. Without a daemon: skipped locally, a failure in
+    CI (CI=true), where the Docker tests are required."""
+    from grader.loading.assignment import load_assignment
+    from grader.pod.docker import DockerBackend, docker_unreachable_reason
+
+    reason = docker_unreachable_reason()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Docker is required in CI: {reason}")
+        pytest.skip(reason)
+    return DockerBackend.for_assignment(load_assignment("echo"),
+                                        os.environ.get("SOCKET_GRADER_IMAGE"))
+
+
+@pytest.fixture(params=["local", pytest.param("docker", marks=pytest.mark.docker)],
+                scope="module")
+def backend(request):
+    """Each backend in turn: the same tests must give the same verdicts on both."""
+    if request.param == "docker":
+        return docker_backend_or_skip()
+    from grader.pod import LocalBackend
+
+    return LocalBackend()

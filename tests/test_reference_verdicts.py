@@ -11,7 +11,6 @@ import pytest
 import trio
 
 from grader import Status, grade, load_assignment, load_submission
-from grader.pod import LocalBackend
 
 from .conftest import compose_reference
 
@@ -37,8 +36,8 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Grade each reference once per module; several tests read the same report."""
+def graded(tmp_path_factory, backend):
+    """Grade each reference once per backend; several tests read the same report."""
     reports = {}
 
     def report(language, faulty=None):
@@ -47,7 +46,7 @@ def graded(tmp_path_factory):
                                        language, faulty)
             assignment = load_assignment("echo")
             reports[(language, faulty)] = trio.run(
-                grade, load_submission(folder, assignment), assignment, LocalBackend())
+                grade, load_submission(folder, assignment), assignment, backend)
         return reports[(language, faulty)]
 
     return report

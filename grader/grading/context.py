@@ -73,7 +73,7 @@ class StudentServer:
                 await trio.sleep(POLL_INTERVAL)
         # One more look: a program that exits at once may have bound UDP first.
         table = await self.socket_table()
-        _, stderr = self.program.output()
+        _, stderr = await self.program.output()
         self.last_start = ServerStart(
             listening=bool(table.listeners(self.port)) and self.program.exit_code is None,
             seconds=time.monotonic() - started,

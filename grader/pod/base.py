@@ -45,7 +45,7 @@ class Program(abc.ABC):
         """SIGTERM, then SIGKILL after `grace` seconds; also ends anything it started."""
 
     @abc.abstractmethod
-    def output(self) -> tuple[bytes, bytes]:
+    async def output(self) -> tuple[bytes, bytes]:
         """What it printed so far on stdout and stderr (capped)."""
 
 

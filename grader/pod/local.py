@@ -53,7 +53,7 @@ class LocalProgram(Program):
     async def stop(self, grace: float) -> None:
         await self.process.stop(grace)
 
-    def output(self) -> tuple[bytes, bytes]:
+    async def output(self) -> tuple[bytes, bytes]:
         return self.process.output()
 
 

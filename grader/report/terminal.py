@@ -11,14 +11,12 @@ import textwrap
 from typing import TextIO
 
 from ..concepts import CONCEPTS, concept
-from ..results import BuildResult, CheckResult, ConceptStatus, GradeReport, Status
+from ..results import BuildResult, CheckResult, GradeReport, Status
+from .common import GRADER_ERROR_NOTE, points, sections, total_parts
 
 WIDTH = 88
 LABELS = {Status.PASS: "PASS", Status.PARTIAL: "PART", Status.FAIL: "FAIL",
           Status.ERROR: "ERR ", Status.INCONCLUSIVE: "????", Status.SKIPPED: "SKIP"}
-VERDICT_WORDS = {Status.PARTIAL: "partly passed", Status.FAIL: "failed",
-                 Status.ERROR: "could not be run (grader error)",
-                 Status.INCONCLUSIVE: "inconclusive", Status.SKIPPED: "skipped"}
 COLOURS = {Status.PASS: "32", Status.PARTIAL: "33", Status.FAIL: "31", Status.ERROR: "35",
            Status.INCONCLUSIVE: "33", Status.SKIPPED: "2"}
 
@@ -57,29 +55,18 @@ def build_line(build: BuildResult, style: Style) -> str:
 
 
 def check_line(result: CheckResult, style: Style) -> str:
-    points = f"{_number(result.points)}/{_number(result.max_points)}"
     concepts = " ".join(result.concepts)
-    return (f"  {style.status(result.status)}  {result.id:<24}{points:>7}  {concepts:<6} "
+    return (f"  {style.status(result.status)}  {result.id:<24}{points(result):>7}  {concepts:<6} "
             f"{result.summary}")
 
 
 def conclusion(report: GradeReport, style: Style) -> str:
     """The per-concept sections and the total, printed after the check lines."""
-    blocks = []
-    shown = []
-    for concept_result in report.concepts:
-        if concept_result.status is ConceptStatus.SHOWN:
-            shown.append(concept_result.id)
-            continue
-        checks = [report.check(c) for c in concept_result.checks]
-        blocks.append(_section(f"{concept_result.id} · {concept_result.title}",
-                               str(concept_result.status), checks, style, concept_result.id))
-    other = [c for c in report.checks if not c.concepts and c.status is not Status.PASS]
-    if other:
-        blocks.append(_section("Other checks", "not passed", other, style, None))
+    explained, shown = sections(report)
+    blocks = [_section(s.title, s.status, s.checks, style, s.concept_id) for s in explained]
     if shown:
         blocks.append(_title_line(", ".join(shown), "shown", style))
-    return "\n\n".join(blocks) + "\n\n" + _total(report, style)
+    return "\n\n".join(blocks) + "\n\n" + style.bold(" · ".join(total_parts(report)))
 
 
 def render(report: GradeReport, colour: bool = False) -> str:
@@ -93,7 +80,7 @@ def render(report: GradeReport, colour: bool = False) -> str:
     return "\n".join(lines) + "\n\n" + conclusion(report, style) + "\n"
 
 
-def _section(title: str, status: str, checks: list[CheckResult], style: Style,
+def _section(title: str, status: str, checks: tuple[CheckResult, ...], style: Style,
              concept_id: str | None) -> str:
     lines = [_title_line(title, status, style)]
     for result in checks:
@@ -104,9 +91,7 @@ def _section(title: str, status: str, checks: list[CheckResult], style: Style,
         for detail in result.details:
             lines.append(_wrap(detail, "    "))
         if result.status is Status.ERROR:
-            lines.append(_wrap("This is a problem in the grader, not in your code: it cost "
-                               "you these points only until it is fixed. Please report it "
-                               "with the JSON report (--json).", "    "))
+            lines.append(_wrap(GRADER_ERROR_NOTE, "    "))
         if result.hint:
             lines.append(_wrap(f"Next step: {result.hint}", "    "))
     if concept_id:
@@ -129,21 +114,6 @@ def _wrap(text: str, indent: str) -> str:
             out.append(textwrap.fill(paragraph, WIDTH, initial_indent=indent,
                                      subsequent_indent=indent) or indent)
     return "\n".join(out)
-
-
-def _total(report: GradeReport, style: Style) -> str:
-    counts = {}
-    for result in report.checks:
-        if result.status is not Status.PASS:
-            counts[result.status] = counts.get(result.status, 0) + 1
-    parts = [f"score {_number(report.score)}/{_number(report.max_score)}"]
-    parts += [f"{n} check{'s' if n > 1 else ''} {VERDICT_WORDS[s]}" for s, n in counts.items()]
-    parts.append(f"{report.duration:.1f} s")
-    return style.bold(" · ".join(parts))
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"
 
 
 def concepts_page() -> str:

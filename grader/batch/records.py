@@ -1,0 +1,150 @@
+"""Each student's stored result in RESULTS_DIR/students/<id>/, written atomically.
+
+A student is complete when `report.json` (the GradeReport as `to_json` gives it) or
+`error.json` (the student could not be graded, and why) exists: that file is written
+last, after the feedback file, each through a temporary file in the same folder and
+`os.replace`, so a batch killed at any moment leaves either a complete result or none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..report import terminal
+from ..results import GradeReport, Status
+
+REPORT = "report.json"
+ERROR = "error.json"
+PARTIAL_PREFIX = ".partial-"
+
+try:  # the Markdown renderer (grader/report/markdown.py) is written in parallel
+    from ..report.markdown import render as _render_markdown
+except ImportError:  # pragma: no cover - depends on what is installed
+    _render_markdown = None
+
+FEEDBACK = "feedback.md" if _render_markdown else "feedback.txt"
+
+
+@dataclass(frozen=True)
+class StudentResult:
+    """One student's outcome: a report, or an error with its reason (or still pending)."""
+
+    student: str
+    report: GradeReport | None = None
+    error: str = ""  # why there is no report
+    details: str = ""  # e.g. the end of a crashed grading's stderr
+    pending: bool = False  # discovered but not graded yet (an interrupted batch)
+
+    @property
+    def status(self) -> str:
+        """graded, error (no report, or a build that failed) or pending."""
+        if self.pending:
+            return "pending"
+        return "error" if self.reason else "graded"
+
+    @property
+    def reason(self) -> str:
+        if self.error:
+            return self.error
+        if self.report is not None:
+            failed = [b for b in self.report.builds if not b.ok]
+            if failed:
+                build = failed[0]
+                how = ("did not finish in time" if build.exit_code is None
+                       else f"exited with status {build.exit_code}")
+                return f"{build.role} build `{build.command}` {how}"
+        return ""
+
+    @property
+    def not_passed(self) -> int:
+        """Checks that did not pass and were not merely skipped."""
+        if self.report is None:
+            return 0
+        return sum(1 for c in self.report.checks
+                   if c.status not in (Status.PASS, Status.SKIPPED))
+
+
+def student_folder(results_dir: Path, student: str) -> Path:
+    return results_dir / "students" / student
+
+
+def load_result(results_dir: Path, student: str) -> StudentResult | None:
+    """The complete result stored for `student`, or None."""
+    folder = student_folder(results_dir, student)
+    try:
+        if (folder / REPORT).exists():
+            data = json.loads((folder / REPORT).read_text(encoding="utf-8"))
+            return StudentResult(student, GradeReport.from_json(data))
+        if (folder / ERROR).exists():
+            data = json.loads((folder / ERROR).read_text(encoding="utf-8"))
+            return StudentResult(student, error=data["reason"], details=data.get("details", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable: treated as not complete, so it is graded again
+    return None
+
+
+def stored_students(results_dir: Path) -> list[str]:
+    folder = results_dir / "students"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def save_result(results_dir: Path, result: StudentResult) -> None:
+    """Write the feedback, then the marker (report.json or error.json) last."""
+    folder = student_folder(results_dir, result.student)
+    folder.mkdir(parents=True, exist_ok=True)
+    # An older marker goes first: a kill between here and the new marker leaves the
+    # student incomplete (graded again next run), never with two answers.
+    for name in (REPORT, ERROR):
+        if (folder / name).exists():
+            (folder / name).unlink()
+    if result.report is not None:
+        write_atomically(folder / FEEDBACK, feedback(result.report))
+        write_atomically(folder / REPORT,
+                         json.dumps(result.report.to_json(), indent=2, ensure_ascii=False)
+                         + "\n")
+    else:
+        write_atomically(folder / FEEDBACK, error_feedback(result))
+        write_atomically(folder / ERROR, json.dumps(
+            {"student": result.student, "status": "error", "reason": result.error,
+             "details": result.details}, indent=2, ensure_ascii=False) + "\n")
+
+
+def feedback(report: GradeReport) -> str:
+    if _render_markdown is not None:
+        return _render_markdown(report)
+    return terminal.render(report)
+
+
+def error_feedback(result: StudentResult) -> str:
+    text = f"Your submission could not be graded.\n\nReason: {result.error}\n"
+    if FEEDBACK.endswith(".md"):
+        return f"# Grading feedback: {result.student}\n\n{text}"
+    return text
+
+
+def write_atomically(target: Path, text: str) -> None:
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent,
+                                             prefix=f"{PARTIAL_PREFIX}{target.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def remove_partials(results_dir: Path) -> None:
+    """Temporary files a killed batch left behind."""
+    for path in (results_dir / "students").glob(f"*/{PARTIAL_PREFIX}*"):
+        path.unlink(missing_ok=True)
+    for path in results_dir.glob(f"{PARTIAL_PREFIX}*"):
+        path.unlink(missing_ok=True)

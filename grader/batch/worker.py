@@ -1,0 +1,127 @@
+"""One student's grading, in a process of its own: `python -m grader.batch.worker`.
+
+The batch runs each grading in a worker so that nothing a grading starts can outlive the
+batch, even when the batch is killed with SIGKILL:
+
+- the worker's stdin is a pipe from the batch, its *lifeline*: when it reaches end of
+  file (the batch closed it, or the batch died), the grading is cancelled, so the pod is
+  torn down the ordinary way (processes stopped, containers removed);
+- if that teardown has not finished after ABORT_GRACE seconds, every process below the
+  worker is killed and the worker exits;
+- the worker is a child subreaper, so programs that fork and orphan themselves stay below
+  it and are found by that kill, and by the one after every grading.
+
+Output: one JSON line on stdout, {"report": GradeReport.to_json()} or {"error": reason}.
+Exit status 3 when cancelled (no line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+import trio
+
+from ..errors import GraderError, InputError
+from ..grading.runner import grade
+from ..loading.assignment import load_assignment
+from ..loading.submission import load_submission
+from ..pod import choose_backend
+from ..results import GradeReport
+from .reaping import become_subreaper, kill_tree
+
+ABORT_GRACE = 30.0
+EXIT_CANCELLED = 3
+
+
+class Lifeline:
+    """Cancels the grading when stdin ends or SIGTERM arrives; kills the tree if that
+    takes longer than ABORT_GRACE."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._aborted = False
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._scope: trio.CancelScope | None = None
+
+    def watch_stdin(self) -> None:
+        def read_to_end() -> None:
+            with contextlib.suppress(OSError, ValueError):
+                while sys.stdin.buffer.read(65536):
+                    pass
+            self.abort()
+
+        threading.Thread(target=read_to_end, name="lifeline", daemon=True).start()
+
+    def attach(self, scope: trio.CancelScope) -> None:
+        with self._lock:
+            self._token = trio.lowlevel.current_trio_token()
+            self._scope = scope
+            if self._aborted:
+                scope.cancel()
+
+    def abort(self, *_: object) -> None:
+        with self._lock:
+            if self._aborted:
+                return
+            self._aborted = True
+            if self._token is not None and self._scope is not None:
+                with contextlib.suppress(trio.RunFinishedError):
+                    self._token.run_sync_soon(self._scope.cancel)
+        threading.Thread(target=_last_resort, name="last-resort", daemon=True).start()
+
+
+def _last_resort() -> None:
+    threading.Event().wait(ABORT_GRACE)
+    kill_tree(os.getpid(), include_root=False)
+    os._exit(EXIT_CANCELLED)
+
+
+async def _grade(args: argparse.Namespace, lifeline: Lifeline) -> GradeReport | None:
+    assignment = load_assignment(args.assignment)
+    submission = load_submission(args.submission, assignment)
+    backend, _notice = choose_backend(args.backend, assignment, args.image)
+    with trio.CancelScope() as scope:
+        lifeline.attach(scope)
+        return await grade(submission, assignment, backend)
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.batch.worker")
+    parser.add_argument("submission")
+    parser.add_argument("--assignment", required=True)
+    parser.add_argument("--backend", required=True)
+    parser.add_argument("--image")
+    args = parser.parse_args(argv)
+    become_subreaper()
+    lifeline = Lifeline()
+    lifeline.watch_stdin()
+    signal.signal(signal.SIGTERM, lifeline.abort)
+    try:
+        report = trio.run(_grade, args, lifeline)
+    except InputError as exc:
+        return _emit({"error": str(exc), "input": True})
+    except GraderError as exc:
+        return _emit({"error": str(exc)})
+    finally:
+        kill_tree(os.getpid(), include_root=False)
+    if report is None:
+        return EXIT_CANCELLED
+    return _emit({"report": report.to_json()})
+
+
+def _emit(message: dict) -> int:
+    sys.stdout.write(json.dumps(message, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The probe as a tar archive: grader.probe (as `sgprobe`) and trio with its pure-Python
+dependencies, for a container whose image has nothing but python3."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import io
+import tarfile
+from pathlib import Path
+
+BUNDLE_ROOT = "probe"  # unpacked at /opt/probe in the probe's own container
+PROBE_MODULE = "sgprobe"
+# trio and what it imports at run time; exceptiongroup only before Python 3.11.
+DEPENDENCIES = ("trio", "outcome", "sniffio", "sortedcontainers", "attr", "attrs", "idna",
+                "exceptiongroup")
+LEFT_OUT = {"__pycache__", "tests", "_tests", "testing"}
+
+
+def _package_dir(name: str) -> Path | None:
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        return None
+    return Path(module.__file__).parent if module.__file__ else None
+
+
+def _add_tree(archive: tarfile.TarFile, source: Path, name: str) -> None:
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if LEFT_OUT & set(relative.parts) or path.suffix == ".pyc" or path.is_symlink():
+            continue
+        info = archive.gettarinfo(str(path), f"{BUNDLE_ROOT}/{name}/{relative}")
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        info.mode = 0o755 if path.is_dir() else 0o644
+        if path.is_dir():
+            archive.addfile(info)
+        else:
+            with path.open("rb") as handle:
+                archive.addfile(info, handle)
+
+
+@functools.cache
+def probe_bundle() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        _add_tree(archive, Path(__file__).resolve().parents[1] / "probe", PROBE_MODULE)
+        for name in DEPENDENCIES:
+            package = _package_dir(name)
+            if package is not None:
+                _add_tree(archive, package, name)
+    return buffer.getvalue()

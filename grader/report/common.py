@@ -1,0 +1,90 @@
+"""What several renderers say the same way: which quiz sections a report has, the total
+line's parts, and a check's feedback as plain text. Each renderer only lays these out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..results import CheckResult, ConceptStatus, GradeReport, Status
+
+VERDICT_WORDS = {Status.PARTIAL: "partly passed", Status.FAIL: "failed",
+                 Status.ERROR: "could not be run (grader error)",
+                 Status.INCONCLUSIVE: "inconclusive", Status.SKIPPED: "skipped"}
+GRADER_ERROR_NOTE = ("This is a problem in the grader, not in your code: it cost you these "
+                     "points only until it is fixed. Please report it with the JSON report "
+                     "(--json).")
+OTHER = "other"  # the group of checks that evidence no quiz concept
+
+
+@dataclass(frozen=True)
+class Section:
+    """One block after the check lines: a quiz concept not (fully) shown, or the checks
+    without a concept that did not pass."""
+
+    title: str
+    status: str
+    checks: tuple[CheckResult, ...]
+    concept_id: str | None  # None for the "Other checks" block
+
+
+def sections(report: GradeReport) -> tuple[list[Section], list[str]]:
+    """The blocks to explain, in quiz order, and the ids of the concepts fully shown."""
+    blocks: list[Section] = []
+    shown: list[str] = []
+    for concept_result in report.concepts:
+        if concept_result.status is ConceptStatus.SHOWN:
+            shown.append(concept_result.id)
+            continue
+        blocks.append(Section(f"{concept_result.id} · {concept_result.title}",
+                              str(concept_result.status),
+                              tuple(report.check(c) for c in concept_result.checks),
+                              concept_result.id))
+    other = tuple(c for c in report.checks if not c.concepts and c.status is not Status.PASS)
+    if other:
+        blocks.append(Section("Other checks", "not passed", other, None))
+    return blocks, shown
+
+
+def total_parts(report: GradeReport) -> list[str]:
+    """["score 80/100", "1 check failed", "3.1 s"]: the total line, to be joined."""
+    counts: dict[Status, int] = {}
+    for result in report.checks:
+        if result.status is not Status.PASS:
+            counts[result.status] = counts.get(result.status, 0) + 1
+    parts = [f"score {number(report.score)}/{number(report.max_score)}"]
+    parts += [f"{n} check{'s' if n > 1 else ''} {VERDICT_WORDS[s]}" for s, n in counts.items()]
+    parts.append(f"{report.duration:.1f} s")
+    return parts
+
+
+def number(value: float) -> str:
+    return f"{value:g}"
+
+
+def points(result: CheckResult) -> str:
+    return f"{number(result.points)}/{number(result.max_points)}"
+
+
+def group(result: CheckResult) -> str:
+    """The quiz concept a check is filed under (its first), or "other"."""
+    return result.concepts[0] if result.concepts else OTHER
+
+
+def feedback_text(result: CheckResult, *, evidence: bool = True,
+                  traceback: bool = False) -> str:
+    """A check's feedback as plain text: verdict, details, next step, evidence (JSON)."""
+    parts = [f"{result.status.upper()} {result.id} ({points(result)}): {result.summary}"]
+    if result.details:
+        parts.append("\n".join(result.details))
+    if result.status is Status.ERROR:
+        parts.append(GRADER_ERROR_NOTE)
+    if result.hint:
+        parts.append(f"Next step: {result.hint}")
+    if evidence and result.evidence:
+        parts.append("Evidence:\n" + json.dumps(dict(result.evidence), indent=2,
+                                                ensure_ascii=False, sort_keys=True,
+                                                default=str))
+    if traceback and result.grader_traceback:
+        parts.append("Grader traceback:\n" + result.grader_traceback.rstrip())
+    return "\n\n".join(parts)

@@ -1,0 +1,49 @@
+"""Gradescope's autograder results.json (`grade --gradescope FILE`).
+
+The format is Gradescope's "Autograder Specifications": a top-level score, execution
+time, output and visibility, and one test per check with its own score, maximum, status
+("passed" only when the check passed), output and tags (the check's quiz concepts).
+The top-level output is the same per-concept picture the terminal prints, in plain text.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..results import CheckResult, GradeReport, Status
+from . import terminal
+from .common import feedback_text
+
+
+def render(report: GradeReport) -> str:
+    results = {
+        "score": report.score,
+        "execution_time": round(report.duration),
+        "output": terminal.conclusion(report, terminal.Style(colour=False)) + "\n",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "extra_data": {
+            "assignment": report.assignment,
+            "backend": report.backend,
+            "max_score": report.max_score,
+            "concepts": {c.id: str(c.status) for c in report.concepts},
+            "notices": list(report.notices),
+            "grader_tracebacks": {c.id: c.grader_traceback for c in report.checks
+                                  if c.grader_traceback},
+        },
+        "tests": [_test(number, result) for number, result in enumerate(report.checks, 1)],
+    }
+    return json.dumps(results, indent=2, ensure_ascii=False) + "\n"
+
+
+def _test(number: int, result: CheckResult) -> dict:
+    return {
+        "name": f"{result.id}: {result.title}",
+        "number": str(number),
+        "score": result.points,
+        "max_score": result.max_points,
+        "status": "passed" if result.status is Status.PASS else "failed",
+        "output": feedback_text(result),
+        "tags": list(result.concepts),
+        "visibility": "visible",
+    }

@@ -1,0 +1,52 @@
+"""The JUnit XML report (`grade --junit FILE`), for CI test views and LMS importers.
+
+One testsuite per run, one testcase per check. A testcase's classname files it under its
+quiz concept ("echo.Q2"; "echo.other" for checks without one) so test views group the
+checks by the idea they show. Only a passed check is a passing testcase:
+
+    fail, partial   <failure>  message: the verdict; text: details, next step, evidence
+    error           <error>    the grader broke: its traceback, never the student's fault
+    skipped         <skipped>  a check it depends on did not pass
+    inconclusive    <skipped>  message starts "inconclusive:": not shown, and not a pass
+"""
+
+from __future__ import annotations
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from ..results import CheckResult, GradeReport, Status
+from .common import feedback_text, group, number, points
+
+
+def render(report: GradeReport) -> str:
+    suite = TestSuite(
+        report.assignment,
+        [_testcase(report.assignment, result) for result in report.checks],
+        properties={
+            "submission": report.submission,
+            "backend": report.backend,
+            "score": number(report.score),
+            "max_score": number(report.max_score),
+            "percent": f"{report.percent:.1f}",
+            **{f"concept.{c.id}": str(c.status) for c in report.concepts},
+        },
+    )
+    return to_xml_report_string([suite], prettyprint=True, encoding="utf-8")
+
+
+def _testcase(assignment: str, result: CheckResult) -> TestCase:
+    stdout = (f"{result.title}\npoints: {points(result)}\n"
+              f"quiz: {' '.join(result.concepts) or '-'}\nverdict: {result.summary}")
+    case = TestCase(result.id, classname=f"{assignment}.{group(result)}",
+                    elapsed_sec=round(result.duration, 3), stdout=stdout)
+    text = feedback_text(result)
+    if result.status in (Status.FAIL, Status.PARTIAL):
+        case.add_failure_info(result.summary, text, str(result.status))
+    elif result.status is Status.ERROR:
+        case.add_error_info(result.summary, feedback_text(result, traceback=True),
+                            "grader-error")
+    elif result.status is Status.INCONCLUSIVE:
+        case.add_skipped_info(f"inconclusive: {result.summary}", text)
+    elif result.status is Status.SKIPPED:
+        case.add_skipped_info(result.summary, text)
+    return case

@@ -1,0 +1,77 @@
+"""The Markdown report (`grade --markdown FILE`; also GitHub's job summary in Actions).
+
+The same content as the terminal report, laid out for a Markdown viewer: the table of
+checks, then a section per quiz concept not fully shown, then the total. Text that comes
+from a student's program (verdicts, details) is escaped or fenced, so it cannot change
+the layout.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..concepts import concept
+from ..results import CheckResult, GradeReport, Status
+from .common import GRADER_ERROR_NOTE, Section, number, points, sections, total_parts
+
+ICONS = {Status.PASS: "✅", Status.PARTIAL: "🟡", Status.FAIL: "❌", Status.ERROR: "⚠️",
+         Status.INCONCLUSIVE: "❔", Status.SKIPPED: "⏭️"}
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+
+
+def render(report: GradeReport) -> str:
+    lines = [f"## {escape(report.assignment)}: {number(report.score)}/"
+             f"{number(report.max_score)}", "",
+             f"Submission `{_code(report.submission)}`, {escape(report.backend)} backend.", ""]
+    lines += [f"> {escape(notice)}" for notice in report.notices]
+    if report.notices:
+        lines.append("")
+    lines += ["| | Check | Points | Quiz | Verdict |", "|---|---|--:|---|---|"]
+    lines += [_row(result) for result in report.checks]
+    explained, shown = sections(report)
+    for section in explained:
+        lines += ["", *_section(section)]
+    if shown:
+        lines += ["", f"### {', '.join(shown)}: shown"]
+    lines += ["", f"**{' · '.join(total_parts(report))}**"]
+    return "\n".join(lines) + "\n"
+
+
+def escape(text: str) -> str:
+    """Inline text as literal Markdown, on one line."""
+    return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def fence(text: str) -> list[str]:
+    """A fenced block that holds `text` as it is, whatever backticks it contains."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    marker = "`" * max(3, longest + 1)
+    return [marker + "text", *text.rstrip("\n").split("\n"), marker]
+
+
+def _row(result: CheckResult) -> str:
+    label = f"{ICONS[result.status]} {result.status.upper()}"
+    return (f"| {label} | `{result.id}` | {points(result)} | {' '.join(result.concepts)} | "
+            f"{escape(result.summary)} |")
+
+
+def _section(section: Section) -> list[str]:
+    lines = [f"### {escape(section.title)}: {section.status}", ""]
+    for result in section.checks:
+        lines.append(f"- {ICONS[result.status]} **{result.id}**: {escape(result.summary)}")
+        if result.status is Status.PASS:
+            continue
+        if result.details:
+            lines += ["", *("  " + line for line in fence("\n".join(result.details))), ""]
+        if result.status is Status.ERROR:
+            lines.append(f"  - {GRADER_ERROR_NOTE}")
+        if result.hint:
+            lines.append(f"  - **Next step:** {escape(result.hint)}")
+    if section.concept_id:
+        item = concept(section.concept_id)
+        lines += ["", f"*Why:* {escape(item.idea)} See: `grade concepts {item.id}`"]
+    return lines
+
+
+def _code(text: str) -> str:
+    return text.replace("`", "'")
