@@ -1,0 +1,75 @@
+"""Ctrl-C in the middle of a grading stops every program and removes every pod."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, docker_backend_or_skip
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _interrupt_grading(folder: Path, backend: str, started) -> subprocess.CompletedProcess:
+    """Start `grade`, wait until `started(pid)` says the student's server runs, press Ctrl-C."""
+    grading = subprocess.Popen(
+        [sys.executable, "-m", "grader", str(folder), "--backend", backend],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: started(grading.pid), 60), "the server never started"
+        grading.send_signal(signal.SIGINT)
+        out, err = grading.communicate(timeout=60)
+    finally:
+        grading.kill()
+    # args: the grader's pid, to find what it left (its containers carry it).
+    return subprocess.CompletedProcess(grading.pid, grading.returncode, out, err)
+
+
+def test_ctrl_c_on_local_backend_leaves_no_process_or_folder(reference_submission):
+    folder = reference_submission("python")
+    note = folder.parent / "server-note"
+    server = (folder / "server.py").read_text()
+    (folder / "server.py").write_text(
+        f"import os, pathlib\npathlib.Path({str(note)!r}).write_text("
+        f"f'{{os.getpid()}} {{os.getcwd()}}')\n" + server)
+    done = _interrupt_grading(folder, "local", lambda _: note.exists())
+    assert done.returncode == 130, done.stderr
+    assert "interrupted" in done.stderr
+    pid, workdir = note.read_text().split()
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
+        f"/proc/{pid}/status").read_text().lower()
+    assert not Path(workdir).exists()
+
+
+@pytest.mark.docker
+def test_ctrl_c_on_docker_backend_leaves_no_container_or_volume(reference_submission):
+    docker_backend_or_skip()
+    import docker
+
+    client = docker.from_env()
+
+    def owned_by(pid: int) -> dict:
+        return {"label": f"org.socket-grader.owner={socket.gethostname()}:{pid}"}
+
+    def server_running(pid: int) -> bool:
+        return any(c.labels.get("org.socket-grader.role") == "server"
+                   for c in client.containers.list(filters=owned_by(pid)))
+
+    done = _interrupt_grading(reference_submission("python"), "docker", server_running)
+    assert done.returncode == 130, done.stderr
+    grader_pid = done.args
+    assert client.containers.list(all=True, filters=owned_by(grader_pid)) == []
+    assert client.volumes.list(filters=owned_by(grader_pid)) == []

@@ -1,0 +1,111 @@
+"""The Docker pod is a sandbox: limits are applied to every student container, and they
+bite. Nothing here sends traffic anywhere: the pod has no interface but loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import trio
+
+from grader.pod.docker import DockerBackend
+
+from .conftest import docker_backend_or_skip
+
+pytestmark = pytest.mark.docker
+
+FORK_BOMB = """
+import os, time
+count = 0
+try:
+    while count < 100000:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        count += 1
+except OSError as error:
+    print("forks", count, "stopped by", error.strerror, flush=True)
+"""
+
+MEMORY_HOG = """
+hoard = []
+for megabytes in range(1, 4097):
+    hoard.append(bytearray(1024 * 1024))
+    if megabytes % 64 == 0:
+        print("allocated", megabytes, "MiB", flush=True)
+"""
+
+
+async def _in_pod(backend, folder, body):
+    async with backend.open_pod(str(folder), "sandbox-test") as pod:
+        return await body(pod)
+
+
+@pytest.fixture
+def backend():
+    return docker_backend_or_skip()
+
+
+@pytest.fixture
+def folder(write_submission):
+    return write_submission({"bomb.py": FORK_BOMB, "hog.py": MEMORY_HOG})
+
+
+def test_limits_are_applied_to_student_containers(backend, folder):
+    async def body(pod):
+        program = await pod.start("server", "sleep 30")
+        try:
+            await trio.to_thread.run_sync(program.container.reload)
+            return program.container.attrs["HostConfig"], program.container.attrs["Config"]
+        finally:
+            await program.stop(grace=0.5)
+
+    host_config, config = trio.run(_in_pod, backend, folder, body)
+    settings = backend.settings
+    assert host_config["PidsLimit"] == settings.pids
+    assert host_config["Memory"] == host_config["MemorySwap"] > 0
+    assert host_config["NanoCpus"] == int(settings.cpus * 1e9)
+    assert host_config["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in host_config["SecurityOpt"]
+    assert host_config["ReadonlyRootfs"] is True
+    assert host_config["NetworkMode"].startswith("container:")
+    # Only the pod's own tmpfs volume is mounted: no path of the host.
+    assert [b.split(":")[0].endswith("-submission") for b in host_config["Binds"]] == [True]
+    assert {u["Name"]: u["Soft"] for u in host_config["Ulimits"]}["nofile"] >= 4096
+    assert config["User"] == "65534:65534"
+
+
+def test_the_pod_has_only_loopback_and_no_grader_files(backend, folder):
+    async def body(pod):
+        return await pod.run("client", "ls /sys/class/net; ls /submission; id -u; "
+                             "ls /opt/probe 2>&1; touch /etc/x 2>&1; echo end", b"", 20)
+
+    done = trio.run(_in_pod, backend, folder, body)
+    lines = done.stdout.decode().split()
+    assert lines[0] == "lo" and lines[1:3] == ["bomb.py", "hog.py"] and lines[3] == "65534"
+    assert "No such file" in done.stdout.decode()  # the probe's bundle is not in reach
+    assert "Read-only file system" in done.stdout.decode()
+
+
+def test_a_fork_bomb_hits_the_pids_limit(backend, folder):
+    # A small limit, so the bomb meets it long before the memory limit.
+    small = DockerBackend(dataclasses.replace(backend.settings, pids=64), backend.image,
+                          backend.output_cap)
+
+    async def body(pod):
+        return await pod.run("server", "python3 bomb.py", b"", 60)
+
+    done = trio.run(_in_pod, small, folder, body)
+    output = done.stdout.decode()
+    assert "stopped by Resource temporarily unavailable" in output, (output, done.stderr)
+    assert int(output.split()[1]) < 64
+
+
+def test_a_memory_hog_is_killed_at_the_memory_limit(backend, folder):
+    async def body(pod):
+        return await pod.run("server", "python3 hog.py", b"", 60)
+
+    done = trio.run(_in_pod, backend, folder, body)
+    allocated = [int(line.split()[1]) for line in done.stdout.decode().splitlines()]
+    assert done.exit_code not in (0, None)
+    assert max(allocated, default=0) < 1024  # the limit is 512m: killed well before 1 GiB

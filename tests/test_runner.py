@@ -1,0 +1,84 @@
+"""The runner's rules: dependencies, build failures, grader bugs and deadlines."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import trio
+
+from grader import Status, grade, load_assignment, load_submission
+from grader.checks import check, inconclusive, passed
+from grader.loading.assignment import PlannedCheck
+from grader.pod import LocalBackend
+
+CLIENT = "import sys\nprint('client')\n"
+
+
+@check("grader-bug", title="A check whose code is broken")
+async def grader_bug(ctx):
+    raise RuntimeError("a bug in the grader")
+
+
+@check("after-bug", title="Depends on the broken one", depends_on=("grader-bug",))
+async def after_bug(ctx):
+    return passed("never reached")
+
+
+@check("no-evidence", title="Finds no evidence")
+async def no_evidence(ctx):
+    return inconclusive("the control was missing")
+
+
+@check("slow", title="Never ends")
+async def slow(ctx):
+    await trio.sleep_forever()
+
+
+def _assignment_with(*checks, check_timeout=30.0):
+    echo = load_assignment("echo")
+    planned = tuple(PlannedCheck(c, 10.0, {}) for c in checks)
+    limits = dataclasses.replace(echo.limits, check_timeout=check_timeout)
+    return dataclasses.replace(echo, checks=planned, limits=limits)
+
+
+def _grade(folder, assignment):
+    return trio.run(grade, load_submission(folder, assignment), assignment, LocalBackend())
+
+
+def test_a_grader_bug_is_an_error_not_a_failure(write_submission):
+    assignment = _assignment_with(grader_bug, after_bug)
+    report = _grade(write_submission({"server.py": "", "client.py": CLIENT}), assignment)
+    bug, after = report.checks
+    assert bug.status is Status.ERROR and "RuntimeError: a bug in the grader" in bug.summary
+    assert "Traceback" in bug.grader_traceback
+    assert after.status is Status.SKIPPED and "grader-bug" in after.summary
+    assert report.score == 0
+
+
+def test_inconclusive_earns_nothing_and_shows_no_concept(write_submission):
+    report = _grade(write_submission({"server.py": "", "client.py": CLIENT}),
+                    _assignment_with(no_evidence))
+    assert report.checks[0].status is Status.INCONCLUSIVE and report.checks[0].points == 0
+
+
+def test_a_check_past_its_deadline_is_a_grader_error(write_submission):
+    report = _grade(write_submission({"server.py": "", "client.py": CLIENT}),
+                    _assignment_with(slow, check_timeout=0.5))
+    assert report.checks[0].status is Status.ERROR
+    assert "gave up" in report.checks[0].summary
+
+
+def test_a_failed_build_fails_the_checks_of_that_program_only(write_submission):
+    folder = write_submission({
+        "grade.toml": '[server]\nbuild = "echo server.c:3: error: expected semicolon >&2; exit 3"\n'
+                      'run = "./server {port}"\n[client]\nrun = "python3 client.py {host} '
+                      '{port}"\n',
+        "client.py": CLIENT})
+    echo = load_assignment("echo")
+    report = trio.run(grade, load_submission(folder, echo), echo, LocalBackend())
+    (build,) = report.builds
+    assert build.exit_code == 3 and "expected semicolon" in build.output
+    server_checks = [c for c in report.checks if c.id.startswith("server-")]
+    assert all(c.status is Status.FAIL and "did not build" in c.summary for c in server_checks)
+    assert report.check("client-echo").status is Status.FAIL  # runs: the client prints junk
+    assert "did not build" not in report.check("client-echo").summary
