@@ -1,0 +1,42 @@
+"""`grade cleanup` removes what crashed runs left in Docker, and only that."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+
+import pytest
+
+from grader.cli import main
+from grader.pod.docker import LABEL, OWNER_LABEL, RUN_LABEL
+
+from .conftest import docker_backend_or_skip
+
+pytestmark = pytest.mark.docker
+
+
+def _leftover(client, image, owner_pid):
+    labels = {LABEL: "1", RUN_LABEL: f"sg-test-{owner_pid}",
+              OWNER_LABEL: f"{socket.gethostname()}:{owner_pid}"}
+    return client.containers.create(image, ["sleep", "1"], labels=labels,
+                                    network_mode="none")
+
+
+def test_cleanup_removes_runs_whose_grader_is_gone(capsys):
+    backend = docker_backend_or_skip()
+    import docker
+
+    client = docker.from_env()
+    dead_pid = 4_000_000  # above the kernel's pid_max: no such process
+    dead = _leftover(client, backend.image, dead_pid)
+    alive = _leftover(client, backend.image, os.getpid())
+    try:
+        assert main(["cleanup"]) == 0
+        assert "removed 1 container(s)" in capsys.readouterr().out
+        names = {c.id for c in client.containers.list(all=True, filters={"label": LABEL})}
+        assert dead.id not in names and alive.id in names
+    finally:
+        for container in (dead, alive):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
