@@ -6,17 +6,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import trio
 
+from .batch.command import run_batch_command
 from .errors import GraderError
 from .grading.runner import grade
+from .integrations.commands import run_export, run_init_ci
 from .loading.assignment import DEFAULT_ASSIGNMENT, Assignment, bundled_names, load_assignment
 from .loading.submission import load_submission
 from .pod import BACKENDS, choose_backend
-from .report import FILE_FORMATS, terminal
+from .report import FILE_FORMATS, github, markdown, terminal
 from .results import GradeReport
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -30,9 +32,16 @@ ports, TIME_WAIT and SO_REUSEADDR."""
 EPILOG = """\
 other commands:
   grade concepts [Q]       the quiz's ideas and which checks show each
+  grade cleanup [--all]    remove Docker containers left by crashed grading runs
+  grade batch DIR --out R  grade a whole class (see grade batch --help)
+  grade init-ci            write a GitHub Actions workflow into a student repository
+  grade export gradescope  write a Gradescope autograder zip
 
 exit status: 0 when the score reaches --fail-under (default: the full score),
 1 when it does not, 2 for bad input or an unusable backend, 130 when interrupted.
+
+in GitHub Actions: with GITHUB_STEP_SUMMARY set, the Markdown report is appended to
+that file; with GITHUB_ACTIONS set, checks that lost points are printed as annotations.
 
 examples:
   grade submission/                          grade with the default (echo) assignment
@@ -100,6 +109,7 @@ def run_grade(argv: Sequence[str]) -> int:
     else:
         live.say("\n" + terminal.conclusion(report, live.style))
     _write_files(report, args)
+    _github_actions(report)
     return EXIT_OK if report.percent >= args.fail_under else EXIT_BELOW
 
 
@@ -108,6 +118,19 @@ def _write_files(report: GradeReport, args: argparse.Namespace) -> None:
         target = getattr(args, name)
         if target is not None:
             _write_atomically(target, render(report))
+
+
+def _github_actions(report: GradeReport) -> None:
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as stream:
+                stream.write(markdown.render(report))
+        except OSError as exc:
+            raise GraderError(f"{summary}: cannot append the step summary: "
+                              f"{exc.strerror}") from None
+    if os.environ.get("GITHUB_ACTIONS"):
+        print(github.annotations(report), end="", flush=True)
 
 
 def _write_atomically(target: Path, text: str) -> None:
@@ -137,7 +160,26 @@ def run_concepts(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"concepts": run_concepts}
+def run_cleanup(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="grade cleanup",
+        description="Remove the Docker containers and volumes of grading runs whose grader "
+        "is gone (crashed or killed). Runs still in progress are left alone unless --all.")
+    parser.add_argument("--all", action="store_true",
+                        help="remove every socket-grader container and volume, even of "
+                        "runs in progress")
+    args = parser.parse_args(argv)
+    from .pod.docker import remove_docker_leftovers
+
+    containers, volumes = remove_docker_leftovers(everything=args.all)
+    print(f"removed {containers} container(s) and {volumes} volume(s)")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "cleanup": run_cleanup,
+    "concepts": run_concepts, "init-ci": run_init_ci, "export": run_export,
+    "batch": run_batch_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,13 +187,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = COMMANDS.get(argv[0]) if argv else None
     try:
         return command(argv[1:]) if command else run_grade(argv)
-    except GraderError as exc:
-        print(f"grade: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("grade: interrupted; every program and pod of this run was stopped",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except BaseException as exc:
+        # trio's nurseries wrap what their tasks raised in exception groups.
+        leaves = list(_leaves(exc))
+        if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+            print("grade: interrupted; every program and pod of this run was stopped",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if leaves and all(isinstance(leaf, GraderError) for leaf in leaves):
+            print(f"grade: error: {leaves[0]}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
 
 
 def entry_point() -> None:

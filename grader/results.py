@@ -103,6 +103,7 @@ class GradeReport:
     builds: tuple[BuildResult, ...] = ()
     duration: float = 0.0
     notices: tuple[str, ...] = ()
+    phases: Mapping[str, float] = field(default_factory=dict)  # seconds: pod_start, build, ...
 
     @property
     def score(self) -> float:
@@ -142,6 +143,7 @@ class GradeReport:
             "concepts": {c.id: c.to_json() for c in self.concepts},
             "builds": [b.to_json() for b in self.builds],
             "notices": list(self.notices),
+            "phases": dict(self.phases),
         }
 
     @classmethod
@@ -154,6 +156,7 @@ class GradeReport:
             builds=tuple(BuildResult(**b) for b in data.get("builds", ())),
             duration=data.get("duration", 0.0),
             notices=tuple(data.get("notices", ())),
+            phases=data.get("phases", {}),
         )
 
 

@@ -14,19 +14,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..report import terminal
+from ..report import markdown
 from ..results import GradeReport, Status
 
 REPORT = "report.json"
 ERROR = "error.json"
 PARTIAL_PREFIX = ".partial-"
 
-try:  # the Markdown renderer (grader/report/markdown.py) is written in parallel
-    from ..report.markdown import render as _render_markdown
-except ImportError:  # pragma: no cover - depends on what is installed
-    _render_markdown = None
-
-FEEDBACK = "feedback.md" if _render_markdown else "feedback.txt"
+FEEDBACK = "feedback.md"
 
 
 @dataclass(frozen=True)
@@ -116,16 +111,12 @@ def save_result(results_dir: Path, result: StudentResult) -> None:
 
 
 def feedback(report: GradeReport) -> str:
-    if _render_markdown is not None:
-        return _render_markdown(report)
-    return terminal.render(report)
+    return markdown.render(report)
 
 
 def error_feedback(result: StudentResult) -> str:
-    text = f"Your submission could not be graded.\n\nReason: {result.error}\n"
-    if FEEDBACK.endswith(".md"):
-        return f"# Grading feedback: {result.student}\n\n{text}"
-    return text
+    return (f"# Your submission could not be graded\n\n"
+            f"Reason: {markdown.escape(result.error)}\n")
 
 
 def write_atomically(target: Path, text: str) -> None:

@@ -70,3 +70,37 @@ def transcript_problem(completed: Completed, expected: list[str]) -> str:
     if completed.exit_code != 0:
         return f"printed every echo but {describe_exit(completed)} (expected status 0)"
     return ""
+
+
+OUTCOME_WORDS = {
+    "timed-out": "no reply came back within {timeout:g} s",
+    "closed": "your server closed the connection instead of replying",
+    "reset": "the connection was reset",
+    "send-failed": "sending failed (your server had closed or reset the connection)",
+    "wrong": "a wrong reply came back",
+    "misrouted": "the reply meant for another connection came back",
+}
+
+
+def what_went_wrong(rounds: list[dict], timeout: float) -> str:
+    """The most common reason connections went unanswered, in words, with one example.
+    Empty when every connection was answered."""
+    totals: dict[str, int] = {}
+    for result in rounds:
+        for kind, count in result["counts"].items():
+            if kind != "answered" and count:
+                totals[kind] = totals.get(kind, 0) + count
+    if not totals:
+        return ""
+    kind = max(totals, key=lambda k: totals[k])
+    text = OUTCOME_WORDS.get(kind, kind).format(timeout=timeout)
+    example = next((e for r in rounds for e in r["examples"] if e["outcome"] == kind), None)
+    if example is not None:
+        sent, received = example["sent"], example["received"]
+        if kind in ("wrong", "misrouted"):
+            text += f" (sent {sent!r}, got {received[:60]!r})"
+        elif kind == "timed-out" and received:
+            text += f" (sent {sent!r}, only {received[:60]!r} came back, no newline)"
+        elif kind in ("reset", "send-failed") and received:
+            text += f" ({received})"
+    return text

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..grading.sockets import endpoint, four_tuple
+from ..pod.base import describe_status
 from .base import Outcome, check, failed, inconclusive, passed, scored
-from .evidence import MAX_SHOWN, address_span, source_addresses, tail
+from .evidence import MAX_SHOWN, address_span, source_addresses, tail, what_went_wrong
 
 if TYPE_CHECKING:
     from ..grading.context import CheckContext
@@ -46,11 +47,19 @@ async def server_starts(ctx: CheckContext) -> Outcome:
                f"{ctx.server.port}."]
     if start.stderr.strip():
         details.append("It printed:\n" + tail(start.stderr))
-    return failed(
-        f"no TCP listener on port {ctx.server.port}: your server {start.failure}",
-        evidence=evidence, details=tuple(details),
-        hint="Read the port from the first command-line argument, bind to it on 0.0.0.0 "
-             "(or 127.0.0.1), call listen(), and keep running, accepting connections.")
+    elif start.stdout.strip():
+        details.append("It printed (stdout):\n" + tail(start.stdout))
+    summary = f"no TCP listener on port {ctx.server.port}: your server {start.failure}"
+    if start.exit_code is not None and start.last_error_line:
+        summary += f"; the last line it printed: {start.last_error_line}"
+    hint = ("Read the port from the first command-line argument, bind to it on 0.0.0.0 "
+            "(or 127.0.0.1), call listen(), and keep running, accepting connections.")
+    if start.exit_code == 0:
+        hint += (" Stay in the foreground: a server that forks into the background "
+                 "(daemonizes) and exits looks, to us, like a server that stopped.")
+    if start.other_listeners:
+        evidence["other_listeners"] = list(start.other_listeners)
+    return failed(summary, evidence=evidence, details=tuple(details), hint=hint)
 
 
 @check("server-concurrency", title="Serves many connections at once on one port",
@@ -112,9 +121,29 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
     if shape:
         details.append(shape)
         summary = f"{summary}: {shape.split(':')[0]}"
+    elif served < count:
+        why = (what_went_wrong(round_results, ctx.params["round_timeout"]) if opened["opened"]
+               else "no connection could be opened")
+        summary = f"{summary}: {why}"
+    if (died := await _died(ctx)) is not None:
+        details.append(died)
+        summary = f"{summary}; {died}"
     return scored(served / count, summary, evidence=evidence, details=tuple(details),
                   carry=carry, hint="Accept every client and give it its own thread, process "
                   "or place in a select/poll loop, so that no client waits for another.")
+
+
+async def _died(ctx: CheckContext) -> str | None:
+    """`your server exited ... during this check` when it did, else None."""
+    program = ctx.server.program
+    if program is None or program.exit_code is None:
+        return None
+    _, stderr = await program.output()
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()
+             if line.strip()]
+    said = f" (its last line: {lines[-1][:200]})" if lines else ""
+    return (f"your server {describe_status(program.exit_code, program.oom_killed)} "
+            f"during this check{said}")
 
 
 def _iterative_shape(answered: list[int], rounds: list[dict], opened: int) -> str:
@@ -196,6 +225,8 @@ async def server_same_ip(ctx: CheckContext) -> Outcome:
         return passed(summary, evidence=evidence)
     details = [f"All {count} connections came from {source}; only their source ports "
                "differ. Messages went out in a shuffled order."]
+    if misrouted == 0 and (why := what_went_wrong(results, ctx.params["round_timeout"])):
+        summary = f"{summary}: {why}"
     details += [f"connection from {endpoint(e['local'])} sent {e['sent']!r}, "
                 f"got {e['received']!r} ({e['outcome']})" for e in examples[:3]]
     return failed(summary, evidence=evidence, details=tuple(details),
@@ -220,6 +251,7 @@ async def server_restart(ctx: CheckContext) -> Outcome:
         echoed = await ctx.probe("exchange", ctx.params["round_timeout"], group="restart",
                                  round=1, timeout=ctx.params["round_timeout"])
         await ctx.server.stop()
+        needed_kill = ctx.server.program is not None and ctx.server.program.needed_kill
         await ctx.probe("await_eof", ctx.params["close_timeout"], group="restart",
                         timeout=ctx.params["close_timeout"])
     finally:
@@ -228,7 +260,8 @@ async def server_restart(ctx: CheckContext) -> Outcome:
     evidence = {"port": port, "connections": count,
                 "echoed_before_stop": echoed["counts"]["answered"],
                 "time_wait_on_port": len(time_wait),
-                "time_wait_examples": [four_tuple(e) for e in time_wait[:MAX_SHOWN]]}
+                "time_wait_examples": [four_tuple(e) for e in time_wait[:MAX_SHOWN]],
+                "stop_needed_sigkill": needed_kill}
     shown = [f"    {four_tuple(e)}   TIME_WAIT" for e in time_wait[:2]]
     if len(time_wait) > 2:
         shown[-1] += f"   ({len(time_wait) - 2} more)"
@@ -241,8 +274,10 @@ async def server_restart(ctx: CheckContext) -> Outcome:
     start = await ctx.server.start()
     evidence.update({"restart_seconds": round(start.seconds, 3),
                      "restart_exit_code": start.exit_code, "restart_stderr": tail(start.stderr)})
+    stopped = ("(SIGTERM; it ignored that, so SIGKILL after "
+               f"{ctx.limits.stop_grace:g} s)" if evidence["stop_needed_sigkill"] else "(SIGTERM)")
     story = [f"We connected {count} clients, echoed a message on each, then stopped your "
-             f"server (SIGTERM). The kernel closed those connections from the server's side, "
+             f"server {stopped}. The kernel closed those connections from the server's side, "
              f"so {len(time_wait)} of them sit in TIME_WAIT on port {port}, as they should:",
              *shown]
     if not start.listening:

@@ -12,7 +12,7 @@ import trio
 from ..loading.assignment import Limits
 from ..loading.commands import fill
 from ..loading.submission import Submission
-from ..pod.base import Completed, Pod, Program
+from ..pod.base import Completed, Pod, Program, describe_status
 from .sockets import SocketTable, endpoint
 
 POLL_INTERVAL = 0.02
@@ -28,6 +28,10 @@ class ServerStart:
     udp_bound: tuple[str, ...]
     exit_code: int | None  # None: still running
     stderr: str
+    stdout: str = ""
+    port: int = 0
+    other_listeners: tuple[str, ...] = ()  # TCP listeners it opened on other ports
+    oom_killed: bool = False
 
     @property
     def failure(self) -> str:
@@ -35,13 +39,21 @@ class ServerStart:
         if self.listening:
             return ""
         if self.exit_code is not None:
-            return f"exited with status {self.exit_code} after {self.seconds:.2f} s"
+            return f"{describe_status(self.exit_code, self.oom_killed)} after {self.seconds:.2f} s"
+        if self.other_listeners:
+            return (f"listened on {', '.join(self.other_listeners)}, not on port {self.port} "
+                    "(the port we gave it as its first argument)")
         return f"did not listen within {self.seconds:.1f} s"
 
     @property
     def last_error_line(self) -> str:
-        lines = [line for line in self.stderr.splitlines() if line.strip()]
-        return lines[-1].strip() if lines else ""
+        """The last line it printed on stderr (on stdout when stderr is empty), shortened."""
+        for text in (self.stderr, self.stdout):
+            lines = [line for line in text.splitlines() if line.strip()]
+            if lines:
+                line = lines[-1].strip()
+                return line if len(line) <= 200 else line[:200] + "..."
+        return ""
 
 
 class StudentServer:
@@ -72,15 +84,28 @@ class StudentServer:
                     break
                 await trio.sleep(POLL_INTERVAL)
         # One more look: a program that exits at once may have bound UDP first.
+        seconds = time.monotonic() - started
         table = await self.socket_table()
-        _, stderr = await self.program.output()
+        listening = bool(table.listeners(self.port)) and self.program.exit_code is None
+        elsewhere: tuple[str, ...] = ()
+        if not listening and self.program.exit_code is None:
+            # Listening, but on a port of its own choosing?
+            owned = self.owned_inodes()
+            whole = await self.socket_table(whole=True)
+            elsewhere = tuple(sorted({endpoint(e["local"]) for e in whole.listeners()
+                                      if owned is None or e["inode"] in owned}))
+        stdout, stderr = await self.program.output()
         self.last_start = ServerStart(
-            listening=bool(table.listeners(self.port)) and self.program.exit_code is None,
-            seconds=time.monotonic() - started,
+            listening=listening,
+            seconds=seconds,
             listeners=tuple(sorted({endpoint(e["local"]) for e in table.listeners(self.port)})),
             udp_bound=tuple(sorted({endpoint(e["local"]) for e in table.udp_bound(self.port)})),
             exit_code=self.program.exit_code,
             stderr=stderr.decode(errors="replace"),
+            stdout=stdout.decode(errors="replace"),
+            port=self.port,
+            other_listeners=elsewhere,
+            oom_killed=self.program.oom_killed,
         )
         return self.last_start
 

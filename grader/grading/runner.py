@@ -17,7 +17,7 @@ import trio
 from ..checks.base import Outcome
 from ..loading.assignment import Assignment, PlannedCheck
 from ..loading.submission import Submission
-from ..pod.base import Backend, Pod
+from ..pod.base import Backend, Pod, describe_status
 from ..results import BuildResult, CheckResult, GradeReport, Status
 from .context import CheckContext, StudentServer
 
@@ -45,7 +45,9 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
     """Grade one submission on `backend` and return the report."""
     progress = progress or _Silent()
     started = time.monotonic()
+    phases: dict[str, float] = {}
     async with backend.open_pod(str(submission.path), assignment.name) as pod:
+        phases["pod_start"] = time.monotonic() - started
         builds = []
         for role, command in submission.builds:
             build = await pod.build(role, command, assignment.limits.build_timeout)
@@ -53,14 +55,19 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
             progress.build_finished(build)
         server = StudentServer(pod, submission.server.run, await pod.server_port(),
                                assignment.limits)
+        phases["build"] = sum(b.duration for b in builds)
         try:
             results = await _run_checks(pod, server, submission, assignment, builds, progress)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await server.stop()
+        phases["checks"] = sum(r.duration for r in results)
+        teardown_started = time.monotonic()
+    phases["teardown"] = time.monotonic() - teardown_started
     return GradeReport(assignment.name, str(submission.path), pod.backend, tuple(results),
                        tuple(builds), time.monotonic() - started,
-                       () if pod.sandboxed else (_NOT_SANDBOXED,))
+                       () if pod.sandboxed else (_NOT_SANDBOXED,),
+                       {name: round(seconds, 3) for name, seconds in phases.items()})
 
 
 _NOT_SANDBOXED = ("local backend: your programs ran as plain processes on this machine, "
@@ -82,7 +89,8 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
         blocked = [p for p in check.depends_on if results[p].status not in PASSING]
         if broken_build is not None:
             outcome = Outcome(Status.FAIL, f"not run: your {broken_build.role} did not build "
-                              f"(`{broken_build.command}` {_build_end(broken_build)})",
+                              f"(`{broken_build.command}` "
+                              f"{_build_end(broken_build, assignment.limits.build_timeout)})",
                               hint="Fix the build first: its output is shown above.")
         elif blocked:
             parent = results[blocked[0]]
@@ -115,10 +123,10 @@ async def _run_one(planned: PlannedCheck, context: CheckContext,
                 traceback.format_exc())
 
 
-def _build_end(build: BuildResult) -> str:
+def _build_end(build: BuildResult, limit: float) -> str:
     if build.exit_code is None:
-        return f"did not finish within {build.duration:.0f} s"
-    return f"exited with status {build.exit_code}"
+        return f"did not finish within {limit:.0f} s and was stopped"
+    return describe_status(build.exit_code)
 
 
 def _result(planned: PlannedCheck, outcome: Outcome, duration: float,

@@ -10,9 +10,18 @@ PLACEHOLDERS = {"server": ("port",), "client": ("host", "port")}
 def placeholder_problem(template: str, role: str | None) -> str | None:
     """Why `template` is not a valid command for `role` (None: a build, no placeholders)."""
     try:
-        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        parsed = [(name, spec, conversion) for _, name, spec, conversion
+                  in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:
         return f"{exc} in {template!r} (write {{{{ and }}}} for literal braces)"
+    fields = {name for name, _, _ in parsed}
+    for name, spec, conversion in parsed:
+        # A format spec such as {port:>999999999} would make the grader build a huge string.
+        if spec or conversion:
+            shown = "{" + name + ("!" + conversion if conversion else "")
+            shown += (":" + spec if spec else "") + "}"
+            return (f"{shown[:40]} in {template[:80]!r}: write a placeholder plain, as "
+                    f"{{{name}}}, with no format spec or conversion")
     allowed = PLACEHOLDERS.get(role, ()) if role else ()
     for name in sorted(fields):
         if name not in allowed:

@@ -7,6 +7,7 @@ and the grader's probe all run in it and talk over loopback. A backend makes pod
 from __future__ import annotations
 
 import abc
+import signal
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -30,10 +31,31 @@ class Completed:
         return self.exit_code is None
 
 
+def describe_status(exit_code: int, oom_killed: bool = False) -> str:
+    """How a program ended, in words: `exited with status 1`, `was killed by SIGKILL`."""
+    if oom_killed:
+        return (f"was killed for using more memory than the sandbox allows "
+                f"(status {exit_code})")
+    number = -exit_code if exit_code < 0 else exit_code - 128 if exit_code > 128 else 0
+    try:
+        name = signal.Signals(number).name if number else ""
+    except ValueError:
+        name = ""
+    why = {"SIGXCPU": ": it used up its CPU time limit",
+           "SIGXFSZ": ": it wrote a file bigger than the file size limit"}.get(name, "")
+    if exit_code < 0:
+        return f"was killed by signal {name or number}{why}"
+    if name:
+        return f"exited with status {exit_code} (killed by {name}{why})"
+    return f"exited with status {exit_code}"
+
+
 class Program(abc.ABC):
     """A long-running student program, such as the server."""
 
     command: str
+    needed_kill: bool = False  # set by stop(): it outlived SIGTERM and got SIGKILL
+    oom_killed: bool = False  # the sandbox killed it at its memory limit (when it can tell)
 
     @property
     @abc.abstractmethod
@@ -52,6 +74,8 @@ class Program(abc.ABC):
 class Pod(abc.ABC):
     backend: str
     sandboxed: bool
+    run_id: str  # marks everything this pod started (container labels, process environ)
+    notes: tuple[str, ...] = ()  # for the student: e.g. files of the submission left out
     host: str = "127.0.0.1"  # the address programs in the pod use to reach each other
     probe: ProbeSession
 

@@ -14,11 +14,9 @@ Nothing is bind-mounted from the host: files go in with put_archive, so a remote
 from __future__ import annotations
 
 import functools
-import io
 import os
 import socket
 import struct
-import tarfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +33,7 @@ from docker.types import LogConfig, Ulimit
 from ..errors import BackendUnavailable
 from ..results import BuildResult
 from .base import Backend, Completed, Pod, Program
+from .copying import Plan, plan_copy, tar_of
 from .probe_bundle import PROBE_MODULE, probe_bundle
 from .probe_session import ProbeSession
 from .processes import CappedOutput
@@ -87,20 +86,6 @@ async def _in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) ->
                                          abandon_on_cancel=True)
 
 
-def _tar_folder(folder: Path) -> bytes:
-    """The submission as a tar whose files belong to the student user (uid 65534)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        def owned_by_student(info: tarfile.TarInfo) -> tarfile.TarInfo:
-            info.uid = info.gid = 65534
-            info.uname = info.gname = "nobody"
-            return info
-
-        for path in sorted(folder.iterdir()):
-            archive.add(str(path), arcname=path.name, filter=owned_by_student)
-    return buffer.getvalue()
-
-
 def remove_leftovers(client: docker.DockerClient, everything: bool = False) -> tuple[int, int]:
     """Remove the containers and volumes of grading runs whose grader process is gone
     (all of them with `everything`). Returns how many containers and volumes went."""
@@ -125,6 +110,19 @@ def remove_leftovers(client: docker.DockerClient, everything: bool = False) -> t
         with suppress(NotFound):
             volume.remove(force=True)
     return len(containers), len(volumes)
+
+
+def remove_docker_leftovers(everything: bool = False) -> tuple[int, int]:
+    """`grade cleanup`: remove_leftovers on the Docker host of this environment."""
+    try:
+        client = docker.from_env(timeout=API_TIMEOUT)
+    except DockerException as exc:
+        raise BackendUnavailable(f"no Docker daemon answered at {docker_host()} "
+                                 f"({_short(exc)})") from None
+    try:
+        return remove_leftovers(client, everything)
+    finally:
+        client.close()
 
 
 class _ExecOutput(trio.abc.ReceiveStream):
@@ -194,6 +192,8 @@ class DockerProgram(Program):
         self.command = command
         self._exit_code: int | None = None
         self.exited = trio.Event()
+        self.needed_kill = False
+        self.oom_killed = False
 
     @property
     def exit_code(self) -> int | None:
@@ -201,14 +201,22 @@ class DockerProgram(Program):
 
     async def watch(self) -> None:
         """Wait (in a thread, in slices so it never blocks forever) for the container to end."""
-        while self._exit_code is None:
+        exit_code = None
+        while exit_code is None:
             try:
                 result = await _in_thread(self.container.wait, timeout=30)
-                self._exit_code = int(result.get("StatusCode", -1))
+                exit_code = int(result.get("StatusCode", -1))
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 continue
             except NotFound:
-                self._exit_code = -9
+                exit_code = -9
+        # Why it ended, before anyone sees that it did (the memory limit's kill shows
+        # only as status 137 otherwise).
+        with suppress(DockerException, requests.exceptions.RequestException), \
+                trio.move_on_after(5):
+            await _in_thread(self.container.reload)
+            self.oom_killed = bool(self.container.attrs["State"].get("OOMKilled"))
+        self._exit_code = exit_code
         self.exited.set()
 
     async def stop(self, grace: float) -> None:
@@ -217,6 +225,7 @@ class DockerProgram(Program):
             with trio.move_on_after(grace):
                 await self.exited.wait()
         if self._exit_code is None:
+            self.needed_kill = True
             await self._signal("SIGKILL")
             with trio.move_on_after(max(grace, 5.0)):
                 await self.exited.wait()
@@ -234,7 +243,7 @@ class DockerPod(Pod):
     sandboxed = True
 
     def __init__(self, client: docker.DockerClient, settings: DockerSettings, image: str,
-                 nursery: trio.Nursery, output_cap: int) -> None:
+                 nursery: trio.Nursery, output_cap: int, plan: Plan) -> None:
         self.client = client
         self.settings = settings
         self.image = image
@@ -242,6 +251,8 @@ class DockerPod(Pod):
         self.output_cap = output_cap
         self.run_id = f"sg-{uuid.uuid4().hex[:12]}"
         self.volume_name = f"{self.run_id}-submission"
+        self.plan = plan
+        self.notes = tuple(plan.notes)
         self.pause: Container | None = None
         self.probe_container: Container | None = None
         self._counter = 0
@@ -282,7 +293,7 @@ class DockerPod(Pod):
             "name": self._name(role),
         }
 
-    async def create(self, submission_dir: str) -> None:
+    async def create(self) -> None:
         await _in_thread(
             self.client.volumes.create, self.volume_name, driver="local",
             driver_opts={"type": "tmpfs", "device": "tmpfs",
@@ -294,7 +305,7 @@ class DockerPod(Pod):
             sysctls={"net.ipv4.ip_unprivileged_port_start": "0"},
             volumes={self.volume_name: {"bind": "/submission", "mode": "rw"}},
             labels=self._labels("pause"), mem_limit="32m", pids_limit=16)
-        submission = _tar_folder(Path(submission_dir))
+        submission = tar_of(self.plan)
         async with trio.open_nursery() as nursery:
             # Files must go in after the pause container started: that mounts the tmpfs.
             nursery.start_soon(functools.partial(
@@ -441,12 +452,14 @@ class DockerBackend(Backend):
 
     @asynccontextmanager
     async def open_pod(self, submission_dir: str, label: str) -> AsyncIterator[Pod]:
+        plan = plan_copy(submission_dir)  # refuses an oversized one before any container
         client = await self._client()
         try:
             async with trio.open_nursery() as nursery:
-                pod = DockerPod(client, self.settings, self.image, nursery, self.output_cap)
+                pod = DockerPod(client, self.settings, self.image, nursery, self.output_cap,
+                                plan)
                 try:
-                    await pod.create(submission_dir)
+                    await pod.create()
                     yield pod
                 finally:
                     with trio.CancelScope(shield=True), trio.move_on_after(TEARDOWN_BUDGET):

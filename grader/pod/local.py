@@ -2,10 +2,18 @@
 
 The embedded default when no Docker daemon answers. Good for a student grading their own
 code; not a security boundary, so never the choice for code you did not write.
+
+What it does apply: deadlines on every wait, a process group per program (signalled as
+a group), rlimits (CPU seconds, file size, open files, no core dumps), capped output,
+a copy of the submission that leaves out links leading outside it, and at teardown a
+sweep for every process marked with this run's id (see processes.py), which finds a
+program that daemonized out of its group. It cannot cap memory, process count or disk
+use, nor hide the host's files or network: only the Docker backend does that.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -13,6 +21,7 @@ import socket
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,8 +30,9 @@ import trio
 
 from ..results import BuildResult
 from .base import Backend, Completed, Pod, Program
+from .copying import copy_to, plan_copy
 from .probe_session import ProbeSession
-from .processes import HostProcess, feed, spawn
+from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, sweep_run
 
 # Ports outside the kernel's ephemeral range, so no client connection can take the
 # server's port as its source port while the server is being restarted.
@@ -50,6 +60,10 @@ class LocalProgram(Program):
     def exit_code(self) -> int | None:
         return self.process.exit_code
 
+    @property
+    def needed_kill(self) -> bool:
+        return self.process.needed_kill
+
     async def stop(self, grace: float) -> None:
         await self.process.stop(grace)
 
@@ -61,24 +75,31 @@ class LocalPod(Pod):
     backend = "local"
     sandboxed = False
 
-    def __init__(self, nursery: trio.Nursery, workdir: Path, output_cap: int) -> None:
+    def __init__(self, nursery: trio.Nursery, workdir: Path, output_cap: int,
+                 limits: ResourceLimits, notes: tuple[str, ...] = ()) -> None:
         self._nursery = nursery
-        self._workdir = workdir
+        self.workdir = workdir
         self._output_cap = output_cap
+        self._limits = limits
         self._processes: list[HostProcess] = []
         self._port: int | None = None
+        self.run_id = f"sg-{uuid.uuid4().hex[:12]}"
+        self.notes = notes
+        # Inherited by all they start: the teardown sweep finds them by it.
+        self._env = {**os.environ, RUN_MARKER: self.run_id}
 
     async def _spawn(self, command: str, merge_stderr: bool = False) -> HostProcess:
-        process = await spawn(self._nursery, ["/bin/sh", "-c", command], self._workdir,
-                              self._output_cap, merge_stderr=merge_stderr)
+        process = await spawn(self._nursery, ["/bin/sh", "-c", command], self.workdir,
+                              self._output_cap, env=self._env, merge_stderr=merge_stderr,
+                              limits=self._limits)
         process.command = command
         self._processes.append(process)
         return process
 
     async def start_probe(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(GRADER_ROOT)}
+        env = {**self._env, "PYTHONPATH": str(GRADER_ROOT)}
         probe = await spawn(self._nursery, [sys.executable, "-m", "grader.probe"],
-                            self._workdir, self._output_cap, env=env, drain_stdout=False)
+                            self.workdir, self._output_cap, env=env, drain_stdout=False)
         self._processes.append(probe)
         self.probe = ProbeSession(probe.process.stdin, probe.process.stdout,
                                   lambda: probe.stderr.value().decode(errors="replace")[-2000:])
@@ -133,23 +154,29 @@ class LocalPod(Pod):
         await self.probe.aclose()
         for process in reversed(self._processes):
             await process.stop(grace=0.5)
+        # Whatever left its process group (a daemon: double fork and setsid).
+        await trio.to_thread.run_sync(sweep_run, self.run_id)
 
 
 class LocalBackend(Backend):
     name = "local"
 
-    def __init__(self, output_cap: int = 64 * 1024) -> None:
+    def __init__(self, output_cap: int = 64 * 1024,
+                 limits: ResourceLimits | None = None) -> None:
         self.output_cap = output_cap
+        self.limits = limits or ResourceLimits()
 
     @asynccontextmanager
     async def open_pod(self, submission_dir: str, label: str) -> AsyncIterator[Pod]:
+        plan = plan_copy(submission_dir)  # refuses an oversized one before any copying
         scratch = Path(tempfile.mkdtemp(prefix="socket-grader-"))
         try:
             workdir = scratch / "submission"
             # Builds run in this copy, never in the student's own folder.
-            shutil.copytree(submission_dir, workdir, symlinks=True)
+            copy_to(plan, workdir)
             async with trio.open_nursery() as nursery:
-                pod = LocalPod(nursery, workdir, self.output_cap)
+                pod = LocalPod(nursery, workdir, self.output_cap, self.limits,
+                               tuple(plan.notes))
                 try:
                     await pod.start_probe()
                     yield pod
@@ -158,4 +185,15 @@ class LocalBackend(Backend):
                         await pod.teardown()
                     nursery.cancel_scope.cancel()
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            _remove_tree(scratch)
+
+
+def _remove_tree(folder: Path) -> None:
+    """Remove a work folder even where a program took away its own write permission."""
+    def writable_then_retry(function, path, _exc_info) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(path), 0o700)
+            os.chmod(path, 0o700)
+            function(path)
+
+    shutil.rmtree(folder, onerror=writable_then_retry)

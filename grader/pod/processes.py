@@ -1,18 +1,67 @@
 """Student programs as host processes: own process group, capped output, killed as a group.
 
 Used by the local backend directly; every process the grader starts on the host goes
-through `spawn`, so each one can be found and ended on every exit path.
+through `spawn`, so each one can be found and ended on every exit path:
+- each starts in a session (process group) of its own, signalled as a group;
+- each carries `SOCKET_GRADER_RUN=<run id>` in its environment, which whatever it starts
+  inherits, so `sweep_run` finds a program that left its group too (a double-forked
+  daemon calling setsid), by reading /proc/*/environ;
+- each gets resource limits set in the child before exec (`ResourceLimits`): CPU seconds,
+  file size, open files, no core dumps. Not PR_SET_PDEATHSIG: trio starts processes from
+  worker threads, and that signal fires when the *thread* ends, not the grader.
+
+None of this is a sandbox: the programs still run as the grader's user on the host.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import trio
+
+RUN_MARKER = "SOCKET_GRADER_RUN"
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """rlimits for a student process on the host (each is per process, inherited)."""
+
+    cpu_seconds: int = 600  # a runaway loop dies of SIGXCPU; a server idles most of a run
+    file_size: int = 64 * 1024 * 1024  # no single file bigger (SIGXFSZ / EFBIG)
+    open_files: int = 16384  # at least 4096 where the hard limit allows: 500+ clients
+    core_size: int = 0
+
+    def apply(self) -> None:
+        """Set the limits in the calling process (the child, between fork and exec).
+        Async-signal-safe enough: only setrlimit/getrlimit system calls."""
+        for kind, value in ((resource.RLIMIT_CPU, self.cpu_seconds),
+                            (resource.RLIMIT_FSIZE, self.file_size),
+                            (resource.RLIMIT_CORE, self.core_size)):
+            _set_limit(kind, value)
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        files = self.open_files if hard == resource.RLIM_INFINITY else min(self.open_files, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+
+
+def _set_limit(kind: int, value: int) -> None:
+    _, hard = resource.getrlimit(kind)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    # The hard limit too, so the program cannot raise its own soft limit back up. The CPU
+    # hard limit is a little higher: SIGXCPU at the soft limit, SIGKILL at the hard one.
+    top = value + 5 if kind == resource.RLIMIT_CPU else value
+    if hard != resource.RLIM_INFINITY:
+        top = min(top, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(kind, (value, top))
 
 
 class CappedOutput:
@@ -44,6 +93,7 @@ class HostProcess:
         self.stdout = stdout
         self.stderr = stderr
         self.drained = trio.Event()
+        self.needed_kill = False  # True once it outlived SIGTERM and got SIGKILL
 
     @property
     def exit_code(self) -> int | None:
@@ -58,6 +108,7 @@ class HostProcess:
             self.signal_group(signal.SIGTERM)
             with trio.move_on_after(grace):
                 await self.process.wait()
+            self.needed_kill = self.process.returncode is None
         # Always: children it forked may outlive it in the group.
         self.signal_group(signal.SIGKILL)
         with trio.move_on_after(max(grace, 1.0)):
@@ -104,10 +155,12 @@ async def _drain(stream: trio.abc.ReceiveStream, sink: CappedOutput) -> None:
 
 async def spawn(nursery: trio.Nursery, argv: list[str], cwd: Path, output_cap: int,
                 env: dict[str, str] | None = None, merge_stderr: bool = False,
-                drain_stdout: bool = True) -> HostProcess:
+                drain_stdout: bool = True, limits: ResourceLimits | None = None,
+                ) -> HostProcess:
     """Start `argv` in a new session (its own process group), draining its output.
 
-    With `drain_stdout=False` the caller reads `process.stdout` itself.
+    With `drain_stdout=False` the caller reads `process.stdout` itself. With `limits`,
+    they are applied in the child before it runs `argv`.
     """
     process = await trio.lowlevel.open_process(
         argv,
@@ -117,6 +170,7 @@ async def spawn(nursery: trio.Nursery, argv: list[str], cwd: Path, output_cap: i
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=limits.apply if limits is not None else None,
     )
     host_process = HostProcess(" ".join(argv), process, CappedOutput(output_cap),
                                CappedOutput(output_cap))
@@ -144,3 +198,43 @@ async def feed(stdin: trio.abc.SendStream, data: bytes, pace: float = 0.0) -> No
                 await stdin.send_all(chunk)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # a program may exit without reading all its input
+
+
+def marked_pids(run_id: str) -> list[int]:
+    """Live processes whose environment carries this run's marker (not this process)."""
+    needle = f"{RUN_MARKER}={run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or not ours to read
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def sweep_run(run_id: str, passes: int = 20, budget: float = 5.0) -> list[int]:
+    """Kill every process still marked with `run_id`; returns the pids that were found.
+
+    Each pass stops (SIGSTOP) what it finds first, so a process cannot fork new ones
+    while the sweep goes on, then kills them all once a pass finds nothing new. Bounded
+    in passes and time. Zombies have an empty environ and are not found: their parents
+    (killed here, or the grader) reap them.
+    """
+    seen: set[int] = set()
+    deadline = time.monotonic() + budget
+    for _ in range(passes):
+        new = [pid for pid in marked_pids(run_id) if pid not in seen]
+        if not new or time.monotonic() > deadline:
+            break
+        for pid in new:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGSTOP)
+        seen.update(new)
+    for pid in seen:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return sorted(seen)

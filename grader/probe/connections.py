@@ -177,7 +177,9 @@ class ConnectionGroups:
         examples: list[dict] = []
         not_answered = []
         for conn in connections:
-            kind, seen = outcome.get(conn.index, ("timed-out", ""))
+            # A timed-out connection shows what part of a line had come (an echo cut short).
+            kind, seen = outcome.get(conn.index, (
+                "timed-out", bytes(conn.buffer[:120]).decode(errors="replace")))
             counts[kind] += 1
             if kind != "answered":
                 not_answered.append(conn.index)

@@ -1,0 +1,20 @@
+"""Batch grading: a whole class in one run, in parallel, resumable.
+
+    import trio
+    from grader import load_assignment
+    from grader.batch import BatchOptions, run_batch
+
+    batch = trio.run(run_batch, Path("submissions"), Path("results"),
+                     load_assignment("echo"), BatchOptions(backend="docker", jobs=4))
+
+Layout of the results folder: students/<id>/report.json (or error.json) and feedback,
+grades.csv, summary.json, report.html; work/ holds archives being unpacked.
+"""
+
+from .discover import Discovery, StudentEntry, UnsafeArchive, discover, unpack
+from .records import StudentResult, load_result
+from .run import BatchOptions, BatchProgress, BatchRun, StudentRun, run_batch
+
+__all__ = ["BatchOptions", "BatchProgress", "BatchRun", "Discovery", "StudentEntry",
+           "StudentResult", "StudentRun", "UnsafeArchive", "discover", "load_result",
+           "run_batch", "unpack"]

@@ -1,0 +1,99 @@
+"""`grade batch SUBMISSIONS_DIR --out RESULTS_DIR`: a whole class in one command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from ..errors import GraderError
+from ..loading.assignment import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
+from ..pod import BACKENDS, choose_backend
+from .discover import MAX_BYTES, MAX_FILES
+from .progress import PlainProgress, RichProgress
+from .run import BatchOptions, run_batch
+
+DESCRIPTION = """\
+Grade a whole class. Each subfolder, .zip or .tar.gz archive of SUBMISSIONS_DIR is one
+student (the name without extension is the student's id). Writes per student
+students/<id>/report.json and feedback, and for the class grades.csv, summary.json and
+report.html into RESULTS_DIR. Running it again skips students already complete
+(--force grades everyone again), so an interrupted batch is finished by running it again."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grade batch", description=DESCRIPTION)
+    parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
+    parser.add_argument("--out", type=Path, required=True, metavar="RESULTS_DIR",
+                        help="where results go (made if missing)")
+    parser.add_argument("--jobs", type=_positive_int, default=_default_jobs(), metavar="N",
+                        help="gradings at once, each in its own pod (default: %(default)s, "
+                        "half the CPUs: the concurrency checks need CPU time to be fair)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="docker (sandboxed pods), local (plain processes, NOT "
+                        "sandboxed), or auto: docker; auto refuses to fall back to local "
+                        "for a batch, since it runs other people's code (default: auto)")
+    parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, metavar="NAME|PATH",
+                        help=f"a bundled assignment ({', '.join(bundled_names())}) or the "
+                        "folder of your own (default: %(default)s)")
+    parser.add_argument("--image", help="Docker image for the pods")
+    parser.add_argument("--force", action="store_true",
+                        help="grade every student again, even those already complete")
+    parser.add_argument("--retry-errors", action="store_true",
+                        help="grade again the students whose result is an error")
+    parser.add_argument("--student-timeout", type=float, metavar="SECONDS",
+                        help="stop one student's grading after this long (default: the "
+                        "assignment's limits added up)")
+    parser.add_argument("--max-size", type=float, default=MAX_BYTES / 2**20, metavar="MIB",
+                        help="largest unpacked archive (default: %(default)g MiB)")
+    parser.add_argument("--max-files", type=_positive_int, default=MAX_FILES, metavar="N",
+                        help="most entries in an archive (default: %(default)s)")
+    return parser
+
+
+def _default_jobs() -> int:
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def run_batch_command(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(argv)
+    assignment = load_assignment(args.assignment)
+    image = args.image or os.environ.get("SOCKET_GRADER_IMAGE")
+    backend, notice = choose_backend(args.backend, assignment, image)
+    if notice:
+        raise GraderError(f"{notice}. A batch runs other people's code: start Docker, or "
+                          "pass --backend local to run it unsandboxed anyway")
+    options = BatchOptions(backend=backend.name, jobs=args.jobs, image=image,
+                           force=args.force, retry_errors=args.retry_errors,
+                           student_timeout=args.student_timeout,
+                           max_bytes=int(args.max_size * 2**20), max_files=args.max_files)
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        progress: PlainProgress | RichProgress = RichProgress(Console())
+    else:
+        progress = PlainProgress(sys.stdout)
+    if backend.name == "local":
+        print("notice: local backend: student programs run as plain processes on this "
+              "machine, not sandboxed", file=sys.stderr)
+    batch = trio.run(run_batch, args.submissions, args.out, assignment, options, progress)
+    counts = {s: sum(1 for r in batch.results if r.status == s)
+              for s in ("graded", "error", "pending")}
+    ignored = f"; ignored (not a folder or archive): {', '.join(batch.ignored)}" \
+        if batch.ignored else ""
+    print(f"{len(batch.results)} students: {counts['graded']} graded, {counts['error']} "
+          f"errors, {counts['pending']} pending; {len(batch.graded)} graded in this run "
+          f"({batch.seconds:.1f} s){ignored}\n"
+          f"gradebook: {args.out / 'grades.csv'}\nclass report: {args.out / 'report.html'}")
+    return 0

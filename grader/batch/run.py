@@ -1,0 +1,278 @@
+"""The batch scheduler: N gradings at once, each in its own worker process and pod.
+
+Students whose result is already complete are skipped (unless forced), so a batch that
+was interrupted, even by SIGKILL, is finished by running it again. One student's
+problem (an archive we refuse, no server, a grading that hangs or crashes) becomes that
+student's error record; it never stops the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import trio
+
+from ..errors import GraderError, InputError
+from ..loading.assignment import Assignment
+from ..loading.submission import load_submission
+from ..results import GradeReport
+from . import outputs, records
+from .discover import MAX_BYTES, MAX_FILES, StudentEntry, discover, unpack
+from .reaping import kill_tree
+from .records import StudentResult
+
+GRADER_ROOT = Path(__file__).resolve().parents[2]
+STDOUT_CAP = 64 * 1024 * 1024
+STDERR_CAP = 64 * 1024
+ABORT_WAIT = 40.0  # a cancelled worker's own teardown budget is 30 s
+
+
+class BatchProgress(Protocol):
+    """Told as the batch goes; never changes it."""
+
+    def begin(self, to_grade: list[str], skipped: list[str]) -> None: ...
+
+    def student_started(self, student: str) -> None: ...
+
+    def student_finished(self, result: StudentResult) -> None: ...
+
+    def end(self) -> None: ...
+
+
+class _Silent:
+    def begin(self, to_grade: list[str], skipped: list[str]) -> None:
+        pass
+
+    def student_started(self, student: str) -> None:
+        pass
+
+    def student_finished(self, result: StudentResult) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    backend: str = "local"  # a concrete backend name: the batch resolves "auto" first
+    jobs: int = 2
+    image: str | None = None
+    force: bool = False  # grade students again even when their result is complete
+    retry_errors: bool = False  # grade students again whose result is an error
+    student_timeout: float | None = None  # None: from the assignment's limits
+    max_bytes: int = MAX_BYTES
+    max_files: int = MAX_FILES
+
+
+@dataclass(frozen=True)
+class StudentRun:
+    """How one grading of this run went, with its timings (for the benchmark)."""
+
+    result: StudentResult
+    seconds: float  # wall time from its turn to its stored result
+    prepare_seconds: float  # unpacking and loading
+
+
+@dataclass
+class BatchRun:
+    results: list[StudentResult]  # every student's result, as in grades.csv
+    graded: list[StudentRun] = field(default_factory=list)  # graded by this run
+    skipped: list[str] = field(default_factory=list)  # complete before this run
+    ignored: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+def student_deadline(assignment: Assignment, builds: int = 2) -> float:
+    """The longest one grading may take: every limit of the assignment, added up, plus a
+    margin for starting the worker and tearing the pod down."""
+    limits = assignment.limits
+    return (builds * limits.build_timeout + len(assignment.checks) * limits.check_timeout
+            + limits.start_timeout + 60.0)
+
+
+async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment,
+                    options: BatchOptions, progress: BatchProgress | None = None) -> BatchRun:
+    """Grade every student in `submissions` that has no complete result in `results_dir`,
+    then write the gradebook, summary and class report from all complete results."""
+    progress = progress or _Silent()
+    started = time.monotonic()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(results_dir):
+        records.remove_partials(results_dir)
+        found = discover(submissions)
+        to_grade, skipped = [], []
+        for entry in found.students:
+            previous = records.load_result(results_dir, entry.student)
+            if previous is None or options.force or (options.retry_errors
+                                                     and previous.status == "error"):
+                to_grade.append(entry)
+            else:
+                skipped.append(entry.student)
+        batch = BatchRun([], skipped=skipped, ignored=found.ignored)
+        for student, paths in found.duplicates.items():
+            if options.force or records.load_result(results_dir, student) is None:
+                names = ", ".join(p.name for p in paths)
+                records.save_result(results_dir, StudentResult(
+                    student, error=f"more than one submission ({names}): keep one"))
+        progress.begin([e.student for e in to_grade], skipped)
+        limiter = trio.CapacityLimiter(options.jobs)
+        try:
+            async with trio.open_nursery() as nursery:
+                for entry in to_grade:
+                    nursery.start_soon(_grade_student, entry, results_dir, assignment,
+                                       options, limiter, progress, batch)
+        finally:
+            progress.end()
+        students = sorted({e.student for e in found.students} | set(found.duplicates)
+                          | set(records.stored_students(results_dir)))
+        batch.results = [records.load_result(results_dir, s) or StudentResult(s, pending=True)
+                         for s in students]
+        outputs.write_all(results_dir, assignment, batch.results)
+        with contextlib.suppress(OSError):
+            (results_dir / "work").rmdir()  # only when empty
+    batch.seconds = time.monotonic() - started
+    return batch
+
+
+@contextmanager
+def _exclusive(results_dir: Path) -> Iterator[None]:
+    """One batch per results folder at a time (the lock dies with its process)."""
+    with open(results_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GraderError(f"{results_dir}: another batch is writing to this folder "
+                              "right now") from None
+        yield
+
+
+async def _grade_student(entry: StudentEntry, results_dir: Path, assignment: Assignment,
+                         options: BatchOptions, limiter: trio.CapacityLimiter,
+                         progress: BatchProgress, batch: BatchRun) -> None:
+    async with limiter:
+        progress.student_started(entry.student)
+        started = time.monotonic()
+        work = results_dir / "work" / entry.student
+        prepared = started
+        try:
+            try:
+                root = await trio.to_thread.run_sync(_prepare, entry, work, options)
+                submission = load_submission(root, assignment)
+                prepared = time.monotonic()
+                result = await _grade_in_worker(entry.student, root, assignment, options,
+                                                len(submission.builds))
+                if result.report is not None:  # name what was handed in, not our copy
+                    result = replace(result, report=replace(result.report,
+                                                            submission=str(entry.source)))
+            except InputError as exc:
+                result = StudentResult(entry.student, error=_input_reason(exc))
+            except Exception as exc:  # a grader problem with this one student only
+                result = StudentResult(entry.student,
+                                       error=f"grader error: {type(exc).__name__}: {exc}")
+            await trio.to_thread.run_sync(records.save_result, results_dir, result)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(
+                    lambda: shutil.rmtree(work, ignore_errors=True))
+    batch.graded.append(StudentRun(result, time.monotonic() - started,
+                                   max(0.0, prepared - started)))
+    progress.student_finished(result)
+
+
+def _prepare(entry: StudentEntry, work: Path, options: BatchOptions) -> Path:
+    """The submission's folder: the student's own, or its archive unpacked afresh."""
+    if not entry.is_archive:
+        return entry.source
+    shutil.rmtree(work, ignore_errors=True)
+    return unpack(entry.source, work, options.max_bytes, options.max_files)
+
+
+def _input_reason(exc: InputError) -> str:
+    return f"{exc.path.name}: {exc.message}" if exc.path.name else exc.message
+
+
+async def _grade_in_worker(student: str, root: Path, assignment: Assignment,
+                           options: BatchOptions, builds: int) -> StudentResult:
+    argv = [sys.executable, "-m", "grader.batch.worker", "--assignment",
+            str(assignment.path), "--backend", options.backend]
+    if options.image:
+        argv += ["--image", options.image]
+    argv.append(str(root))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(GRADER_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    deadline = options.student_timeout or student_deadline(assignment, builds)
+    process = await trio.lowlevel.open_process(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env)
+    stdout, stderr = bytearray(), bytearray()
+    finished = False
+    try:
+        with trio.move_on_after(deadline):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_collect, process.stdout, stdout, STDOUT_CAP)
+                nursery.start_soon(_collect, process.stderr, stderr, STDERR_CAP)
+                await process.wait()
+            finished = True
+    finally:
+        with trio.CancelScope(shield=True):
+            await _end_worker(process)
+    if not finished:
+        return StudentResult(student, error=f"the grading did not finish within "
+                             f"{deadline:.0f} s (the per-student deadline) and was stopped",
+                             details=_tail(stderr))
+    return _parse(student, process.returncode, bytes(stdout), bytes(stderr))
+
+
+async def _collect(stream: trio.abc.ReceiveStream | None, sink: bytearray, cap: int) -> None:
+    if stream is None:
+        return
+    async with stream:
+        while chunk := await stream.receive_some(65536):
+            sink += chunk[: max(0, cap - len(sink))]
+
+
+async def _end_worker(process: trio.Process) -> None:
+    """Close the lifeline; a worker that does not end by itself is killed with its tree."""
+    assert process.stdin is not None
+    await process.stdin.aclose()
+    if process.returncode is None:
+        with trio.move_on_after(ABORT_WAIT):
+            await process.wait()
+    if process.returncode is None:
+        kill_tree(process.pid, include_root=True)
+        with trio.move_on_after(5):
+            await process.wait()
+
+
+def _parse(student: str, returncode: int | None, stdout: bytes,
+           stderr: bytes) -> StudentResult:
+    lines = stdout.decode(errors="replace").strip().splitlines()
+    try:
+        message = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        message = {}
+    if "report" in message:
+        return StudentResult(student, GradeReport.from_json(message["report"]))
+    if "error" in message:
+        return StudentResult(student, error=message["error"])
+    last = _tail(stderr).strip().splitlines()
+    return StudentResult(student, error=f"the grader crashed (exit status {returncode})"
+                         + (f": {last[-1]}" if last else ""), details=_tail(stderr))
+
+
+def _tail(data: bytes | bytearray, limit: int = 4000) -> str:
+    return bytes(data[-limit:]).decode(errors="replace")
+
