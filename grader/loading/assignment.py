@@ -4,6 +4,7 @@ run with which parameters and points. Bundled ones live in the repository's
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,16 @@ from ..errors import InputError
 from .commands import placeholder_problem
 from .tables import Table, read_toml
 
-BUNDLED = Path(__file__).resolve().parents[2] / "assignments"
+
+def _bundled_folder() -> Path:
+    """The repository's assignments/ (a checkout or editable install), else the copy an
+    installed wheel puts under <prefix>/share/socket-grader/assignments."""
+    in_repository = Path(__file__).resolve().parents[2] / "assignments"
+    installed = Path(sys.prefix) / "share" / "socket-grader" / "assignments"
+    return in_repository if in_repository.is_dir() or not installed.is_dir() else installed
+
+
+BUNDLED = _bundled_folder()
 DEFAULT_ASSIGNMENT = "echo"
 
 
