@@ -124,12 +124,17 @@ def main() -> int:
                     print(f"  errors: {run['errors'][:5]}")
                 if run["inconsistent_verdicts"]:
                     print(f"  INCONSISTENT verdicts: {run['inconsistent_verdicts']}")
+                _write(args.out, figures)  # after each run: an interrupted one keeps them
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    _write(args.out, figures)
     print(f"figures written to {args.out}")
     return 0
+
+
+def _write(target: Path, figures: dict) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
