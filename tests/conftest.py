@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes several seconds of waiting on purpose "
+                                       "(deselect with -m 'not slow')")
 REFERENCE = REPO / "reference"
 
 

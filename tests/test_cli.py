@@ -8,6 +8,8 @@ import pytest
 
 from grader.cli import main
 
+from .conftest import docker_backend_or_skip
+
 
 def test_correct_submission_exits_0_and_writes_json(reference_submission, tmp_path, capsys):
     report_file = tmp_path / "out" / "report.json"
@@ -60,3 +62,17 @@ def test_auto_falls_back_to_local_with_a_notice(reference_submission, monkeypatc
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     main([str(reference_submission("python")), "--clients", "20", "--quiet"])
     assert "does NOT sandbox" in capsys.readouterr().err
+
+
+@pytest.mark.docker
+def test_missing_image_auto_falls_back_docker_refuses(reference_submission, monkeypatch,
+                                                      capsys):
+    docker_backend_or_skip()
+    monkeypatch.setenv("SOCKET_GRADER_IMAGE", "socket-grader/no-such-image:never")
+    folder = str(reference_submission("python"))
+    assert main([folder, "--clients", "20", "--quiet"]) == 0
+    notice = capsys.readouterr().err
+    assert "socket-grader/no-such-image:never" in notice and "does NOT sandbox" in notice
+    assert main([folder, "--backend", "docker"]) == 2
+    err = capsys.readouterr().err
+    assert "socket-grader/no-such-image:never" in err and "docker pull" in err

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import trio
+
 from ..grading.sockets import endpoint, four_tuple
 from ..pod.base import describe_status
 from .base import Outcome, check, failed, inconclusive, passed, scored
@@ -125,7 +127,7 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
         why = (what_went_wrong(round_results, ctx.params["round_timeout"]) if opened["opened"]
                else "no connection could be opened")
         summary = f"{summary}: {why}"
-    if (died := await _died(ctx)) is not None:
+    if (died := await _died(ctx, wait=1.0 if served < count else 0.0)) is not None:
         details.append(died)
         summary = f"{summary}; {died}"
     return scored(served / count, summary, evidence=evidence, details=tuple(details),
@@ -133,10 +135,16 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
                   "or place in a select/poll loop, so that no client waits for another.")
 
 
-async def _died(ctx: CheckContext) -> str | None:
-    """`your server exited ... during this check` when it did, else None."""
+async def _died(ctx: CheckContext, wait: float = 0.0) -> str | None:
+    """`your server exited ... during this check` when it did, else None. With `wait`,
+    gives a server that just crashed that long to be seen as ended."""
     program = ctx.server.program
-    if program is None or program.exit_code is None:
+    if program is None:
+        return None
+    with trio.move_on_after(wait):
+        while program.exit_code is None:
+            await trio.sleep(0.05)
+    if program.exit_code is None:
         return None
     _, stderr = await program.output()
     lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()
@@ -148,7 +156,7 @@ async def _died(ctx: CheckContext) -> str | None:
 
 def _iterative_shape(answered: list[int], rounds: list[dict], opened: int) -> str:
     """Name the two shapes of a one-client-at-a-time server, when the numbers show one."""
-    if opened > 1 and answered[0] <= 1:
+    if opened > 1 and answered[0] == 1:  # none answered: not this shape, see why
         return ("one client at a time: only the first connection was answered while the "
                 "others waited in the listen backlog")
     closed = sum(r["counts"]["closed"] + r["counts"]["reset"] for r in rounds[1:])

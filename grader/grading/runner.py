@@ -66,7 +66,7 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
     phases["teardown"] = time.monotonic() - teardown_started
     return GradeReport(assignment.name, str(submission.path), pod.backend, tuple(results),
                        tuple(builds), time.monotonic() - started,
-                       () if pod.sandboxed else (_NOT_SANDBOXED,),
+                       (*(() if pod.sandboxed else (_NOT_SANDBOXED,)), *pod.notes),
                        {name: round(seconds, 3) for name, seconds in phases.items()})
 
 

@@ -21,17 +21,22 @@ def choose_backend(name: str, assignment: Assignment, image: str | None = None,
         return LocalBackend(assignment.limits.output_cap), None
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
-    from .docker import DockerBackend, docker_unreachable_reason
+    from .docker import IMAGE_HELP, DockerBackend, docker_unreachable_reason
 
-    reason = docker_unreachable_reason()
-    if reason is None:
-        return DockerBackend.for_assignment(assignment, image), None
+    docker_backend = DockerBackend.for_assignment(assignment, image)
     if name == "docker":
-        raise BackendUnavailable(f"{reason}. Start Docker, set DOCKER_HOST, or grade with "
-                                 "--backend local (not sandboxed)")
+        reason = docker_unreachable_reason()
+        if reason is not None:
+            raise BackendUnavailable(f"{reason}. Start Docker, set DOCKER_HOST, or grade "
+                                     "with --backend local (not sandboxed)")
+        return docker_backend, None  # a missing image is reported when the pod opens
+    reason = docker_unreachable_reason(docker_backend.image)
+    if reason is None:
+        return docker_backend, None
+    advice = f" ({IMAGE_HELP})" if "image" in reason else ""
     return (LocalBackend(assignment.limits.output_cap),
-            f"no Docker daemon answered ({reason}): grading with the local backend, "
-            "which does NOT sandbox the programs")
+            f"{reason}{advice}: grading with the local backend, which does NOT sandbox "
+            "the programs")
 
 
 __all__ = ["BACKENDS", "Backend", "Completed", "LocalBackend", "Pod", "Program",

@@ -63,14 +63,19 @@ def docker_host() -> str:
     return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
 
 
-def docker_unreachable_reason() -> str | None:
-    """None when a Docker daemon answers, else why not (naming where we looked)."""
+def docker_unreachable_reason(image: str | None = None) -> str | None:
+    """None when a Docker daemon answers (and has `image`, if given), else why not,
+    naming where we looked."""
     try:
         client = docker.from_env(timeout=5)
         try:
             client.ping()
+            if image is not None:
+                client.images.get(image)
         finally:
             client.close()
+    except ImageNotFound:
+        return f"the Docker image {image!r} is not on the Docker host at {docker_host()}"
     except DockerException as exc:
         return f"no Docker daemon answered at {docker_host()} ({_short(exc)})"
     return None

@@ -104,11 +104,14 @@ class HostProcess:
             os.killpg(self.process.pid, signum)
 
     async def stop(self, grace: float) -> None:
-        if self.process.returncode is None:
+        if self.process.returncode is None or self.live_group_pids():
             self.signal_group(signal.SIGTERM)
+            # The grace is for the whole group: `sh -c` dies at once, its child may not.
             with trio.move_on_after(grace):
                 await self.process.wait()
-            self.needed_kill = self.process.returncode is None
+                while self.live_group_pids():
+                    await trio.sleep(0.05)
+            self.needed_kill = self.process.returncode is None or bool(self.live_group_pids())
         # Always: children it forked may outlive it in the group.
         self.signal_group(signal.SIGKILL)
         with trio.move_on_after(max(grace, 1.0)):
@@ -131,6 +134,18 @@ class HostProcess:
             if int(fields[2]) == self.process.pid:
                 pids.append(int(entry.name))
         return pids
+
+    def live_group_pids(self) -> list[int]:
+        """The group's processes that have not ended (zombies left out)."""
+        live = []
+        for pid in self.group_pids():
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state not in ("Z", "X"):
+                live.append(pid)
+        return live
 
     def socket_inodes(self) -> set[int]:
         inodes = set()

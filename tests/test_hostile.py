@@ -1,0 +1,337 @@
+"""Hostile and broken submissions (tests/hostile/): each gets a clear verdict in bounded
+time, the grader itself ends normally, and nothing of the run is left behind.
+
+Each case grades one folder of tests/hostile/ (over the correct Python reference) with a
+small assignment (few connections, short timeouts) holding only the checks that case is
+about, on the Docker backend and, where it can contain the case, the local one. After
+each run: no container or volume carrying this run's labels, no process carrying this
+run's marker or sitting in its work folder, no listener left on the server's port, no
+work folder. No program sends traffic anywhere but loopback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import socket
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trio
+
+from grader import InputError, Status, grade, load_assignment, load_submission
+from grader.loading.assignment import PlannedCheck
+from grader.pod import LocalBackend
+from grader.pod.base import Backend
+from grader.pod.processes import ResourceLimits, marked_pids
+
+from .conftest import REFERENCE, REPO, docker_backend_or_skip
+
+HOSTILE = Path(__file__).parent / "hostile"
+WALL_BUDGET = 120.0  # seconds: a bound on hangs, derived from the small limits below
+OUTPUT_CAP = 16 * 1024
+LOCAL_LIMITS = ResourceLimits(cpu_seconds=15, file_size=16 * 1024 * 1024)
+
+SMALL_PARAMS = {
+    "server-concurrency": {"clients": 50, "rounds": 2, "round_timeout": 3.0,
+                           "connect_timeout": 5.0},
+    "server-same-ip": {"connections": 16, "rounds": 2, "round_timeout": 3.0},
+    "server-restart": {"connections": 8, "round_timeout": 3.0, "close_timeout": 3.0},
+    "client-echo": {"lines": 6, "timeout": 8.0},
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    checks: tuple[str, ...]
+    expected: dict[str, str]  # check id -> status; every other check listed must pass
+    words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # in the summary
+    local: bool = True  # safe (and contained) on the local backend
+    docker: dict = field(default_factory=dict)  # DockerSettings overrides
+    slow: bool = False  # waits out its timeouts on purpose
+
+
+STARTS = ("server-starts",)
+LOAD = ("server-starts", "server-concurrency")
+NOT_STARTED = {"server-starts": "fail", "server-concurrency": "skipped"}
+UNSERVED = {"server-concurrency": "fail"}
+
+CASES = [
+    Case("never-listens", LOAD, NOT_STARTED,
+         {"server-starts": ("did not listen within 4.",)}),
+    Case("wrong-port", LOAD, NOT_STARTED,
+         {"server-starts": ("listened on", "not on port")}),
+    Case("exits-at-once", LOAD, NOT_STARTED,
+         {"server-starts": ("exited with status 1 after", "cannot open settings.ini")}),
+    Case("crashes-after-few-clients", LOAD, UNSERVED,
+         {"server-concurrency": ("exited with status 1 during this check",
+                                 "too many clients")}),
+    Case("build-fails", (*STARTS, "client-echo"), {"server-starts": "fail"},
+         {"server-starts": ("did not build", "`make` exited with status 2")}),
+    Case("build-never-ends", STARTS, {"server-starts": "fail"},
+         {"server-starts": ("did not build", "did not finish within 8 s")},
+         slow=True),
+    Case("accepts-never-reads", LOAD, UNSERVED,
+         {"server-concurrency": ("0/50 connections served", "no reply came back within 3 s")},
+         slow=True),
+    Case("slow-reader", LOAD, UNSERVED,
+         {"server-concurrency": ("no reply came back within 3 s", "came back, no newline")},
+         slow=True),
+    Case("garbage-replies", LOAD, UNSERVED,
+         {"server-concurrency": ("a wrong reply came back", "garbage")}),
+    Case("closes-at-once", LOAD, UNSERVED,
+         {"server-concurrency": ("0/50 connections served",)}),
+    Case("echoes-half", LOAD, UNSERVED,
+         {"server-concurrency": ("came back, no newline",)},
+         slow=True),
+    Case("ignores-sigterm", (*STARTS, "server-restart"), {}),
+    Case("forks-leaves-children", (*LOAD, "server-restart"), {}),
+    Case("daemonizes", LOAD, NOT_STARTED,
+         {"server-starts": ("exited with status 0 after",)}),
+    Case("fork-bomb", LOAD, NOT_STARTED, {"server-starts": ("did not listen",)},
+         local=False, docker={"pids": 64}),
+    Case("memory-hog", LOAD, NOT_STARTED,
+         {"server-starts": ("more memory than the sandbox allows",)},
+         local=False, docker={"memory": "256m"}),
+    Case("cpu-spin", LOAD, {}),
+    Case("output-flood", (*LOAD, "client-echo"), {}),
+    Case("disk-filler", STARTS, {}),
+    Case("snoop", STARTS, {}),
+    Case("shell-metachars", (*STARTS, "client-echo"), {}),
+    Case("links-and-names", STARTS, {}),
+]
+
+
+def _assignment(case: Case):
+    echo = load_assignment("echo")
+    planned = tuple(PlannedCheck(p.check, p.points, {**p.params,
+                                                     **SMALL_PARAMS.get(p.check.id, {})})
+                    for p in echo.checks if p.check.id in case.checks)
+    assert [p.check.id for p in planned] == list(case.checks)
+    limits = dataclasses.replace(echo.limits, build_timeout=8.0, start_timeout=4.0,
+                                 stop_grace=1.0, check_timeout=60.0, output_cap=OUTPUT_CAP)
+    docker = dataclasses.replace(echo.docker, **case.docker)
+    return dataclasses.replace(echo, checks=planned, limits=limits, docker=docker)
+
+
+class Recording(Backend):
+    """Any backend, noting each pod it opens (for its run id and work folder)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.pods: list = []
+
+    @asynccontextmanager
+    async def open_pod(self, submission_dir: str, label: str):
+        async with self.inner.open_pod(submission_dir, label) as pod:
+            self.pods.append(pod)
+            yield pod
+
+
+def _backend(kind: str, assignment) -> Backend:
+    if kind == "docker":
+        from grader.pod.docker import DockerBackend
+
+        docker_backend_or_skip()
+        return DockerBackend.for_assignment(assignment, os.environ.get("SOCKET_GRADER_IMAGE"))
+    return LocalBackend(assignment.limits.output_cap, LOCAL_LIMITS)
+
+
+def _compose(name: str, target: Path) -> Path:
+    shutil.copytree(REFERENCE / "python" / "correct", target)
+    shutil.copytree(HOSTILE / name, target, dirs_exist_ok=True)
+    return target
+
+
+def _prepare(name: str, folder: Path) -> dict:
+    """What cannot live in git; returns facts the assertions need."""
+    outside = folder.parent / "other-student"
+    outside.mkdir(exist_ok=True)
+    (outside / "secret-answers.txt").write_text("the answers to every quiz question\n")
+    if name == "snoop":
+        targets = [str(REPO / "tests"), str(REPO / "tests" / "test_hostile.py"),
+                   str(REPO / "reference"), str(outside), str(outside / "secret-answers.txt"),
+                   os.path.expanduser("~"), "/opt/probe", str(REPO)]
+        (folder / "targets.txt").write_text("\n".join(targets) + "\n")
+    if name == "links-and-names":
+        os.symlink(outside / "secret-answers.txt", folder / "answers")
+        os.symlink("../other-student", folder / "other-student")
+        os.symlink("server.py", folder / "server_link.py")
+        os.mkfifo(folder / "pipe")
+        with open(os.path.join(os.fsencode(folder), b"caf\xe9.txt"), "wb") as handle:
+            handle.write(b"a name that is not UTF-8\n")
+    return {"outside": outside}
+
+
+def _docker_leftovers(run_id: str) -> list[str]:
+    import docker
+
+    client = docker.from_env()
+    try:
+        labels = {"label": [f"org.socket-grader.owner={socket.gethostname()}:{os.getpid()}",
+                            f"org.socket-grader.run={run_id}"]}
+        return ([c.name for c in client.containers.list(all=True, filters=labels)]
+                + [v.name for v in client.volumes.list(filters=labels)])
+    finally:
+        client.close()
+
+
+def _listening_on(port: int) -> bool:
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as handle:
+            for line in handle.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False
+
+
+def _processes_in(folder: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if cwd.startswith(str(folder)):
+                found.append(int(entry.name))
+    return found
+
+
+def _assert_nothing_left(backend: Recording, report) -> None:
+    (pod,) = backend.pods
+    if backend.name == "docker":
+        assert _docker_leftovers(pod.run_id) == []
+        return
+    # Killed processes may take a moment to be reaped by init.
+    deadline = time.monotonic() + 5
+    while marked_pids(pod.run_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marked_pids(pod.run_id) == []
+    assert _processes_in(pod.workdir) == []
+    assert not pod.workdir.parent.exists()
+    start = next((c for c in report.checks if c.id == "server-starts"), None)
+    if start is not None and "port" in start.evidence:
+        for port in (start.evidence["port"], start.evidence["port"] + 1):
+            assert not _listening_on(port), f"something still listens on {port}"
+
+
+def _stderr_line(result, prefix: str) -> dict:
+    text = result.evidence.get("stderr", "")
+    match = re.search(rf"^{prefix} (.*)$", text, re.MULTILINE)
+    assert match, text
+    return json.loads(match.group(1))
+
+
+def _case_params():
+    for case in CASES:
+        slow = [pytest.mark.slow] if case.slow else []
+        yield pytest.param(case, "docker", id=f"{case.name}-docker",
+                           marks=[pytest.mark.docker, *slow])
+        if case.local:
+            yield pytest.param(case, "local", id=f"{case.name}-local", marks=slow)
+
+
+@pytest.mark.parametrize(("case", "kind"), list(_case_params()))
+def test_hostile_submission(case: Case, kind: str, tmp_path):
+    assignment = _assignment(case)
+    backend = Recording(_backend(kind, assignment))
+    folder = _compose(case.name, tmp_path / "submission")
+    _prepare(case.name, folder)
+    submission = load_submission(folder, assignment)
+
+    started = time.monotonic()
+    report = trio.run(grade, submission, assignment, backend)  # never raises
+    wall = time.monotonic() - started
+
+    assert wall < WALL_BUDGET, f"{case.name} took {wall:.0f} s"
+    statuses = {c.id: str(c.status) for c in report.checks}
+    expected = {check: case.expected.get(check, "pass") for check in case.checks}
+    assert statuses == expected, [(c.id, c.summary, c.grader_traceback) for c in report.checks]
+    for check, words in case.words.items():
+        summary = report.check(check).summary
+        for word in words:
+            assert word in summary, (check, summary)
+    for result in report.checks:
+        assert not result.grader_traceback, result.grader_traceback
+        if result.status is Status.FAIL:
+            assert result.hint
+    _assert_nothing_left(backend, report)
+    _assert_case_specifics(case.name, kind, report)
+
+
+def _assert_case_specifics(name: str, kind: str, report) -> None:
+    start = report.check("server-starts")
+    if name == "build-fails":
+        (build,) = report.builds
+        assert "error: lvalue required" in build.output
+        assert "more bytes not kept" in build.output
+        assert len(build.output) < 2 * OUTPUT_CAP + 200
+    elif name == "daemonizes":
+        assert "foreground" in start.hint
+    elif name == "ignores-sigterm" and kind == "local":
+        # (In Docker, SIGTERM reaches the container's `sh -c`, whose end ends the container.)
+        assert report.check("server-restart").evidence["stop_needed_sigkill"] is True
+        assert any("SIGKILL" in line for line in report.check("server-restart").details)
+    elif name == "output-flood":
+        # The client flooded stderr for its whole run: what was kept is capped, noted.
+        assert "more bytes not kept" in report.check("client-echo").evidence["stderr"]
+    elif name == "disk-filler":
+        cap = "No space left on device" if kind == "docker" else "File too large"
+        assert "disk full after" in start.evidence["stderr"] and cap in start.evidence["stderr"]
+        written = int(re.search(r"disk full after (\d+) MiB", start.evidence["stderr"])[1])
+        assert written <= 64
+    elif name == "snoop" and kind == "docker":
+        found = _stderr_line(start, "SNOOP")
+        assert found == {"readable": [], "walk_hits": [], "interfaces": ["lo"]}
+    elif name == "shell-metachars":
+        assert "meta: a;b|c&d `e` $(f) ok ticks" in start.evidence["stderr"]
+    elif name == "links-and-names":
+        seen = _stderr_line(start, "LINKS")
+        assert seen["answers"] is False and seen["other-student"] is False
+        assert seen["inner_link"] is True
+        assert "caf\\xe9.txt" in seen["names"] and "pipe" not in seen["names"]
+        notes = " ".join(report.notices)
+        assert "answers was left out" in notes and "outside your submission" in notes
+        assert "pipe was left out" in notes
+
+
+def test_an_absurd_port_placeholder_is_refused_when_loading(tmp_path):
+    folder = _compose("absurd-port", tmp_path / "submission")
+    with pytest.raises(InputError) as refused:
+        load_submission(folder, load_assignment("echo"))
+    assert "grade.toml" in str(refused.value) and "format spec" in str(refused.value)
+
+
+@pytest.mark.parametrize("kind", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+@pytest.mark.parametrize("shape", ["huge-file", "many-files"])
+def test_an_oversized_submission_is_refused_naming_the_cap(kind, shape, tmp_path):
+    assignment = _assignment(Case("huge-file", STARTS, {}))
+    backend = Recording(_backend(kind, assignment))
+    folder = _compose("huge-file", tmp_path / "submission")
+    if shape == "huge-file":
+        with open(folder / "dataset.bin", "wb") as handle:
+            handle.truncate(1024 ** 3)  # sparse: takes no disk here
+    else:
+        (folder / "cache").mkdir()
+        for index in range(6000):
+            (folder / "cache" / f"{index}.o").touch()
+    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("socket-grader-*"))
+    with pytest.raises(InputError) as refused:
+        trio.run(grade, load_submission(folder, assignment), assignment, backend)
+    message = str(refused.value)
+    if shape == "huge-file":
+        assert "bigger than 32 MiB" in message and "dataset.bin: 1024 MiB" in message
+    else:
+        assert "more than 5000 files" in message
+    assert backend.pods == []  # refused before any pod or copy existed
+    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("socket-grader-*")) <= before
