@@ -284,7 +284,10 @@ class DockerPod(Pod):
                                     config={"max-size": "2m", "max-file": "1"}),
             "init": True,  # signals reach the program, zombies are reaped
             "network_mode": f"container:{self.pause.id}",
-            "environment": {"HOME": "/tmp", "PYTHONUNBUFFERED": "1"},
+            # The container's init (tini) signals the whole process group, not only
+            # `sh -c`: a compound command's programs get SIGTERM too.
+            "environment": {"HOME": "/tmp", "PYTHONUNBUFFERED": "1",
+                            "TINI_KILL_PROCESS_GROUP": "1"},
         }
 
     def _student_options(self, role: str) -> dict[str, Any]:
@@ -352,8 +355,8 @@ class DockerPod(Pod):
 
     async def _create_student(self, role: str, command: str, stdin: bool = False) -> Container:
         return await _in_thread(self.client.containers.create, self.image,
-                                ["/bin/sh", "-c", command], stdin_open=stdin,
-                                **self._student_options(role))
+                                ["/bin/sh", "-c", _signal_reaching(command)],
+                                stdin_open=stdin, **self._student_options(role))
 
     async def build(self, role: str, command: str, timeout: float) -> BuildResult:
         completed = await self.run(f"build-{role}", command, b"", timeout)
@@ -410,6 +413,19 @@ class DockerPod(Pod):
                 container.remove(force=True)
         with suppress(NotFound):
             self.client.volumes.get(self.volume_name).remove(force=True)
+
+
+def _signal_reaching(command: str) -> str:
+    """A simple command is exec'd by the shell, so the student's program itself is the
+    init's child: it gets SIGTERM first, and one that ignores it is killed after the
+    grace period, as on the local backend (if `sh -c` stayed in between, its death
+    would end the container at once)."""
+    if any(character in command for character in SHELL_SYNTAX):
+        return command
+    return f"exec {command}"
+
+
+SHELL_SYNTAX = set(";&|<>()$`\\\n\"'*?[]{}=#~")
 
 
 async def _feed_socket(stream: trio.SocketStream, data: bytes, pace: float) -> None:
