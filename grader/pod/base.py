@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import abc
 import signal
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
+
+import trio
 
 from ..results import BuildResult
 from .probe_session import ProbeSession
@@ -74,10 +77,19 @@ class Program(abc.ABC):
 class Pod(abc.ABC):
     backend: str
     sandboxed: bool
+    teardown_budget: float = 10.0  # seconds teardown may take, even after Ctrl-C
     run_id: str  # marks everything this pod started (container labels, process environ)
     notes: tuple[str, ...] = ()  # for the student: e.g. files of the submission left out
     host: str = "127.0.0.1"  # the address programs in the pod use to reach each other
     probe: ProbeSession
+
+    @abc.abstractmethod
+    async def start_up(self) -> None:
+        """Bring the pod up: the submission copied in, the probe answering."""
+
+    @abc.abstractmethod
+    async def teardown(self) -> None:
+        """End every program of the pod and remove what it made."""
 
     @abc.abstractmethod
     async def build(self, role: str, command: str, timeout: float) -> BuildResult:
@@ -105,6 +117,25 @@ class Pod(abc.ABC):
         return None
 
 
+PodT = TypeVar("PodT", bound=Pod)
+
+
+@asynccontextmanager
+async def running_pod(make: Callable[[trio.Nursery], PodT]) -> AsyncIterator[PodT]:
+    """A pod whose background tasks live in a nursery of their own: started up, handed
+    out, and torn down on every exit path (Ctrl-C included), shielded from cancellation
+    and bounded by the pod's own teardown budget."""
+    async with trio.open_nursery() as nursery:
+        pod = make(nursery)
+        try:
+            await pod.start_up()
+            yield pod
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(pod.teardown_budget):
+                await pod.teardown()
+            nursery.cancel_scope.cancel()
+
+
 class Backend(abc.ABC):
     name: str
 
@@ -113,4 +144,3 @@ class Backend(abc.ABC):
         """A fresh pod holding a copy of the submission; torn down on every exit path."""
 
 
-PodIterator = AsyncIterator[Pod]

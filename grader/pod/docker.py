@@ -32,7 +32,7 @@ from docker.types import LogConfig, Ulimit
 
 from ..errors import BackendUnavailable
 from ..results import BuildResult
-from .base import Backend, Completed, Pod, Program
+from .base import Backend, Completed, Pod, Program, running_pod
 from .copying import Plan, plan_copy, tar_of
 from .probe_bundle import PROBE_MODULE, probe_bundle
 from .probe_session import ProbeSession
@@ -48,7 +48,6 @@ RUN_LABEL = f"{LABEL}.run"
 OWNER_LABEL = f"{LABEL}.owner"  # hostname:pid of the grader that made it
 ROLE_LABEL = f"{LABEL}.role"
 STUDENT_USER = "65534:65534"  # nobody: no privileges, not root in the container
-TEARDOWN_BUDGET = 20.0
 API_TIMEOUT = 60
 IMAGE_HELP = ("Pull an image with python3 (e.g. `docker pull python:3.12-slim`; add gcc and "
               "make for C submissions) or build the offline base image with "
@@ -246,6 +245,7 @@ class DockerProgram(Program):
 class DockerPod(Pod):
     backend = "docker"
     sandboxed = True
+    teardown_budget = 20.0  # removing a pod's containers through the API
 
     def __init__(self, client: docker.DockerClient, settings: DockerSettings, image: str,
                  nursery: trio.Nursery, output_cap: int, plan: Plan) -> None:
@@ -301,7 +301,7 @@ class DockerPod(Pod):
             "name": self._name(role),
         }
 
-    async def create(self) -> None:
+    async def start_up(self) -> None:
         await _in_thread(
             self.client.volumes.create, self.volume_name, driver="local",
             driver_opts={"type": "tmpfs", "device": "tmpfs",
@@ -476,15 +476,8 @@ class DockerBackend(Backend):
         plan = plan_copy(submission_dir)  # refuses an oversized one before any container
         client = await self._client()
         try:
-            async with trio.open_nursery() as nursery:
-                pod = DockerPod(client, self.settings, self.image, nursery, self.output_cap,
-                                plan)
-                try:
-                    await pod.create()
-                    yield pod
-                finally:
-                    with trio.CancelScope(shield=True), trio.move_on_after(TEARDOWN_BUDGET):
-                        await pod.teardown()
-                    nursery.cancel_scope.cancel()
+            async with running_pod(lambda nursery: DockerPod(
+                    client, self.settings, self.image, nursery, self.output_cap, plan)) as pod:
+                yield pod
         finally:
             client.close()

@@ -29,7 +29,7 @@ from pathlib import Path
 import trio
 
 from ..results import BuildResult
-from .base import Backend, Completed, Pod, Program
+from .base import Backend, Completed, Pod, Program, running_pod
 from .copying import copy_to, plan_copy
 from .probe_session import ProbeSession
 from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, sweep_run
@@ -37,7 +37,6 @@ from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, swe
 # Ports outside the kernel's ephemeral range, so no client connection can take the
 # server's port as its source port while the server is being restarted.
 SERVER_PORTS = range(10000, 32768)
-TEARDOWN_BUDGET = 10.0
 GRADER_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -96,7 +95,7 @@ class LocalPod(Pod):
         self._processes.append(process)
         return process
 
-    async def start_probe(self) -> None:
+    async def start_up(self) -> None:
         env = {**self._env, "PYTHONPATH": str(GRADER_ROOT)}
         probe = await spawn(self._nursery, [sys.executable, "-m", "grader.probe"],
                             self.workdir, self._output_cap, env=env, drain_stdout=False)
@@ -174,16 +173,9 @@ class LocalBackend(Backend):
             workdir = scratch / "submission"
             # Builds run in this copy, never in the student's own folder.
             copy_to(plan, workdir)
-            async with trio.open_nursery() as nursery:
-                pod = LocalPod(nursery, workdir, self.output_cap, self.limits,
-                               tuple(plan.notes))
-                try:
-                    await pod.start_probe()
-                    yield pod
-                finally:
-                    with trio.CancelScope(shield=True), trio.move_on_after(TEARDOWN_BUDGET):
-                        await pod.teardown()
-                    nursery.cancel_scope.cancel()
+            async with running_pod(lambda nursery: LocalPod(
+                    nursery, workdir, self.output_cap, self.limits, tuple(plan.notes))) as pod:
+                yield pod
         finally:
             _remove_tree(scratch)
 
