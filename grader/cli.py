@@ -11,6 +11,7 @@ from pathlib import Path
 
 import trio
 
+from .arguments import positive_int
 from .batch.command import run_batch_command
 from .errors import GraderError
 from .grading.runner import grade
@@ -67,7 +68,7 @@ def _grade_parser() -> argparse.ArgumentParser:
                         "else local (default: %(default)s)")
     parser.add_argument("--image", help="Docker image for the pod (default: the "
                         "assignment's, or $SOCKET_GRADER_IMAGE)")
-    parser.add_argument("--clients", type=_positive_int, metavar="N",
+    parser.add_argument("--clients", type=positive_int, metavar="N",
                         help="connections held open at once in server-concurrency "
                         "(default: the assignment's)")
     parser.add_argument("--fail-under", type=float, default=100.0, metavar="PERCENT",
@@ -79,13 +80,6 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true",
                         help="print only the total line")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def run_grade(argv: Sequence[str]) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import trio
 
+from ..arguments import positive_int
 from ..errors import GraderError
 from ..loading.assignment import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from ..pod import BACKENDS, choose_backend
@@ -30,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
     parser.add_argument("--out", type=Path, required=True, metavar="RESULTS_DIR",
                         help="where results go (made if missing)")
-    parser.add_argument("--jobs", type=_positive_int, default=_default_jobs(), metavar="N",
+    parser.add_argument("--jobs", type=positive_int, default=_default_jobs(), metavar="N",
                         help="gradings at once, each in its own pod (default: %(default)s, "
                         "half the CPUs: the concurrency checks need CPU time to be fair)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -50,20 +51,13 @@ def _parser() -> argparse.ArgumentParser:
                         "assignment's limits added up)")
     parser.add_argument("--max-size", type=float, default=MAX_BYTES / 2**20, metavar="MIB",
                         help="largest unpacked archive (default: %(default)g MiB)")
-    parser.add_argument("--max-files", type=_positive_int, default=MAX_FILES, metavar="N",
+    parser.add_argument("--max-files", type=positive_int, default=MAX_FILES, metavar="N",
                         help="most entries in an archive (default: %(default)s)")
     return parser
 
 
 def _default_jobs() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def run_batch_command(argv: Sequence[str]) -> int:
