@@ -70,6 +70,13 @@ class Probe:
         await self._nursery.start(recorder.run, listener, idle_timeout)
         return {"recorder": recorder_id, "port": recorder.port}
 
+    async def op_record_release(self, recorder: str) -> dict:
+        """Let the recorder echo now: the caller knows the barrier can no longer be met."""
+        record = self._recorders.get(recorder)
+        if record is not None:
+            record.barrier.set()
+        return {}
+
     async def op_record_result(self, recorder: str, timeout: float) -> dict:
         record = self._recorders[recorder]
         with trio.move_on_after(timeout):
