@@ -129,15 +129,15 @@ def remove_docker_leftovers(everything: bool = False) -> tuple[int, int]:
         client.close()
 
 
-class _ExecOutput(trio.abc.ReceiveStream):
-    """A `docker exec` stream read as the program's stdout; stderr is kept aside.
+class _DemuxedOutput(trio.abc.ReceiveStream):
+    """An attached or `docker exec` stream read as the program's stdout; stderr is kept
+    aside, capped. Docker multiplexes both on one socket: 8-byte headers (stream, 0, 0,
+    0, size)."""
 
-    Docker multiplexes both on one socket: 8-byte headers (stream, 0, 0, 0, size)."""
-
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.SocketStream, stderr_cap: int = 64 * 1024) -> None:
         self._stream = stream
         self._buffer = b""
-        self.stderr = CappedOutput(64 * 1024)
+        self.stderr = CappedOutput(stderr_cap)
 
     async def _fill(self, size: int) -> bool:
         while len(self._buffer) < size:
@@ -335,7 +335,7 @@ class DockerPod(Pod):
                                    stderr=True, workdir="/opt/probe")
         exec_socket = await _in_thread(api.exec_start, exec_id, socket=True)
         stream = trio.SocketStream(trio.socket.from_stdlib_socket(_raw_socket(exec_socket)))
-        output = _ExecOutput(stream)
+        output = _DemuxedOutput(stream)
         self.probe = ProbeSession(
             _ExecInput(stream), output,
             lambda: output.stderr.value().decode(errors="replace")[-2000:])
@@ -377,24 +377,41 @@ class DockerPod(Pod):
         container = await self._create_student(role, command, stdin=True)
         program = DockerProgram(self, container, command)
         try:
-            attached = await _in_thread(self.client.api.attach_socket, container.id,
-                                        params={"stdin": 1, "stream": 1})
-            stdin_stream = trio.SocketStream(
-                trio.socket.from_stdlib_socket(_raw_socket(attached)))
+            # Output is read from the attached stream, never from the container's log:
+            # the log is capped as one file, so a flood on stderr would push stdout out.
+            attached = await _in_thread(
+                self.client.api.attach_socket, container.id,
+                params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            stream = trio.SocketStream(trio.socket.from_stdlib_socket(_raw_socket(attached)))
+            output = _DemuxedOutput(stream, self.output_cap)
+            stdout = CappedOutput(self.output_cap)
+            collected = trio.Event()
+
+            async def collect() -> None:
+                with suppress(trio.BrokenResourceError, OSError):
+                    while chunk := await output.receive_some():
+                        stdout.add(chunk)
+                collected.set()
+
             await _in_thread(container.start)
             deadline = trio.move_on_after(timeout)
             with deadline:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_feed_socket, stdin_stream, stdin, pace)
+                    nursery.start_soon(_feed_socket, stream, stdin, pace)
+                    nursery.start_soon(collect)
                     await program.watch()
+                    with trio.move_on_after(1.0):  # what is still in flight belongs to it
+                        await collected.wait()
+                    nursery.cancel_scope.cancel()
             if deadline.cancelled_caught:
                 await program.stop(grace=0.5)
-            stdout, stderr = await self.logs(container)
+            await stream.aclose()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await _remove(container)
         exit_code = None if deadline.cancelled_caught else program.exit_code
-        return Completed(command, exit_code, stdout, stderr, time.monotonic() - started)
+        return Completed(command, exit_code, stdout.value(), output.stderr.value(),
+                         time.monotonic() - started)
 
     async def server_port(self) -> int:
         return self.settings.port
