@@ -95,8 +95,7 @@ def run_grade(argv: Sequence[str]) -> int:
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
     if not args.quiet:
-        live.say(terminal.header(assignment.name, args.submission, backend.name,
-                                 backend.name != "local"))
+        live.say(terminal.header(assignment.name, args.submission, backend.name))
     report = trio.run(grade, submission, assignment, backend, None if args.quiet else live)
     if args.quiet:
         live.say(terminal.conclusion(report, live.style).rsplit("\n", 1)[-1])

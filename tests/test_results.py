@@ -47,3 +47,13 @@ def test_concept_status_rules():
     assert concept(Status.FAIL, Status.SKIPPED) is ConceptStatus.NOT_SHOWN
     assert concept(Status.PASS, Status.INCONCLUSIVE) is ConceptStatus.PARTLY_SHOWN
     assert concept(Status.SKIPPED, Status.ERROR) is ConceptStatus.NOT_TESTED
+
+
+def test_terminal_header_says_unsandboxed_only_for_the_local_backend():
+    from grader.report import terminal
+
+    noted = ("a link leading outside the submission was left out",)
+    docker = GradeReport("echo", "s/", "docker", (_check("a", Status.PASS),), notices=noted)
+    local = GradeReport("echo", "s/", "local", (_check("a", Status.PASS),))
+    assert "not sandboxed" not in terminal.render(docker).splitlines()[0]
+    assert "not sandboxed" in terminal.render(local).splitlines()[0]

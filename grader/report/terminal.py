@@ -39,8 +39,9 @@ class Style:
         return self.paint(text, "1")
 
 
-def header(assignment: str, submission: str, backend: str, sandboxed: bool) -> str:
-    note = "" if sandboxed else " (not sandboxed: use --backend docker for untrusted code)"
+def header(assignment: str, submission: str, backend: str) -> str:
+    note = " (not sandboxed: use --backend docker for untrusted code)" if backend == "local" \
+        else ""
     return f"{assignment} · {submission} · {backend} backend{note}"
 
 
@@ -72,8 +73,7 @@ def conclusion(report: GradeReport, style: Style) -> str:
 def render(report: GradeReport, colour: bool = False) -> str:
     """The whole report at once (for a stored report; `grade` prints it as it goes)."""
     style = Style(colour)
-    lines = [header(report.assignment, report.submission, report.backend,
-                    not report.notices)]
+    lines = [header(report.assignment, report.submission, report.backend)]
     lines += [build_line(b, style) for b in report.builds]
     lines.append("")
     lines += [check_line(c, style) for c in report.checks]
