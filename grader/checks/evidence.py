@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from ..pod.base import Completed
+from ..pod.base import Completed, describe_status
 
 MAX_SHOWN = 5
 
@@ -47,9 +47,7 @@ def tail(text: bytes | str, lines: int = 6) -> str:
 def describe_exit(completed: Completed) -> str:
     if completed.timed_out:
         return f"was still running after {completed.duration:.1f} s and was stopped"
-    if completed.exit_code and completed.exit_code < 0:
-        return f"was killed by signal {-completed.exit_code}"
-    return f"exited with status {completed.exit_code}"
+    return describe_status(completed.exit_code)
 
 
 def transcript_problem(completed: Completed, expected: list[str]) -> str:

@@ -147,9 +147,8 @@ async def _died(ctx: CheckContext, wait: float = 0.0) -> str | None:
     if program.exit_code is None:
         return None
     _, stderr = await program.output()
-    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()
-             if line.strip()]
-    said = f" (its last line: {lines[-1][:200]})" if lines else ""
+    last_line = tail(stderr, 1).strip()
+    said = f" (its last line: {last_line[:200]})" if last_line else ""
     return (f"your server {describe_status(program.exit_code, program.oom_killed)} "
             f"during this check{said}")
 

@@ -36,7 +36,7 @@ from .base import Backend, Completed, Pod, Program, running_pod
 from .copying import Plan, plan_copy, tar_of
 from .probe_bundle import PROBE_MODULE, probe_bundle
 from .probe_session import ProbeSession
-from .processes import CappedOutput
+from .processes import CappedOutput, write_paced
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -446,12 +446,10 @@ SHELL_SYNTAX = set(";&|<>()$`\\\n\"'*?[]{}=#~")
 
 
 async def _feed_socket(stream: trio.SocketStream, data: bytes, pace: float) -> None:
-    chunks = data.splitlines(keepends=True) if pace else [data]
+    """Write `data` to an attached container's stdin, then half-close: EOF on its stdin,
+    while its output still comes back on the same socket."""
     try:
-        for index, chunk in enumerate(chunks):
-            if index:
-                await trio.sleep(pace)
-            await stream.send_all(chunk)
+        await write_paced(stream, data, pace)
         await stream.send_eof()
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass  # a program may exit without reading all its input

@@ -202,15 +202,21 @@ async def spawn(nursery: trio.Nursery, argv: list[str], cwd: Path, output_cap: i
     return host_process
 
 
-async def feed(stdin: trio.abc.SendStream, data: bytes, pace: float = 0.0) -> None:
-    """Write `data` to a program's stdin and close it; a line at a time with `pace`."""
+async def write_paced(stream: trio.abc.SendStream, data: bytes, pace: float = 0.0) -> None:
+    """Write `data` to a program's input, a line at a time `pace` seconds apart when
+    `pace` is set. The caller ends the input (close, or half-close a socket)."""
     chunks = data.splitlines(keepends=True) if pace else [data]
+    for index, chunk in enumerate(chunks):
+        if index:
+            await trio.sleep(pace)
+        await stream.send_all(chunk)
+
+
+async def feed(stdin: trio.abc.SendStream, data: bytes, pace: float = 0.0) -> None:
+    """Write `data` to a program's stdin pipe (see write_paced) and close it."""
     try:
         async with stdin:
-            for index, chunk in enumerate(chunks):
-                if index:
-                    await trio.sleep(pace)
-                await stdin.send_all(chunk)
+            await write_paced(stdin, data, pace)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # a program may exit without reading all its input
 
