@@ -33,10 +33,12 @@ CONCEPTS: tuple[Concept, ...] = (
         "TIME_WAIT and SO_REUSEADDR",
         "Why does a restarted server fail with 'Address already in use'?",
         "The side that closes a TCP connection first keeps it in TIME_WAIT for up to two "
-        "minutes, so stray packets of the old connection die out. When a server is stopped, "
-        "the kernel closes its connections from the server's side, so its port is left with "
-        "TIME_WAIT sockets. A new listener may bind that port only if it sets SO_REUSEADDR "
-        "between socket() and bind() (and the listener before it did too).",
+        "minutes, so stray packets of the old connection die out. A server closes its side "
+        "when a client is done (recv() returns 0): the client closed first, so the TIME_WAIT "
+        "is the client's. But when a server is stopped, the kernel closes its connections "
+        "from the server's side, so its port is left with TIME_WAIT sockets. A new listener "
+        "may bind that port only if it sets SO_REUSEADDR between socket() and bind() (and "
+        "the listener before it did too).",
     ),
     Concept(
         "Q3",
@@ -64,6 +66,17 @@ CONCEPTS: tuple[Concept, ...] = (
         "would have the same four-tuple: the kernel refuses the second one (it could not "
         "tell their packets apart). Letting the OS choose the port (no bind() in the "
         "client, or bind to port 0) gives every connection its own four-tuple.",
+    ),
+    Concept(
+        "backlog",
+        "The listen backlog absorbs a burst (beyond the quiz)",
+        "What happens when hundreds of clients connect in the same instant?",
+        "Not one of the quiz's questions, but how Q3's many connections arrive: the kernel "
+        "completes each handshake on the server's behalf and keeps the connection in the "
+        "listening socket's accept queue until the server calls accept(). That queue holds "
+        "the backlog passed to listen() (plus one). A burst larger than it is dropped in "
+        "part, and those clients retry seconds later. A server can serve every connection "
+        "at once (Q3) and still lose some of a burst: listen(fd, SOMAXCONN).",
     ),
 )
 

@@ -1,15 +1,19 @@
 """How a check is written: a small decorated async function.
 
     @check("server-one-port", title="Only one listening port", concepts=("Q1",),
-           depends_on=("server-concurrency",), needs=("server",))
+           uses=("server-concurrency",), needs=("server",))
     async def server_one_port(ctx: CheckContext) -> Outcome:
         \"\"\"The server keeps one listening port while it serves many clients.\"\"\"
         ...
         return passed("1 listening port before, during and after the load", evidence=...)
 
 The decorator records what the runner needs; the docstring is what a student reads.
-A check returns an Outcome for the student's code. Any exception it raises means the
-grader broke: the runner records that as an `error`, never as the student's failure.
+`depends_on` names checks that must pass (fully or in part) first; `uses` names checks
+whose evidence this one reads (their `carry`), whatever their verdict.
+
+A check returns an Outcome for the student's code, or raises Failure (from anywhere
+below it) to fail the student's code on purpose. Any other exception means the grader
+broke: the runner records that as an `error`, never as the student's failure.
 """
 
 from __future__ import annotations
@@ -61,6 +65,16 @@ def inconclusive(summary: str, *, evidence: Mapping[str, Any] | None = None,
     return Outcome(Status.INCONCLUSIVE, summary, evidence or {}, details, "", 0.0)
 
 
+class Failure(Exception):
+    """The student's code failed the check: raised on purpose, carrying what the student
+    reads. Never confused with a grader bug."""
+
+    def __init__(self, summary: str, *, hint: str,
+                 evidence: Mapping[str, Any] | None = None, details: tuple[str, ...] = ()):
+        super().__init__(summary)
+        self.outcome = failed(summary, hint=hint, evidence=evidence, details=details)
+
+
 CheckFunction = Callable[["CheckContext"], Awaitable[Outcome]]
 
 
@@ -70,18 +84,24 @@ class Check:
     title: str
     description: str
     concepts: tuple[str, ...]
-    depends_on: tuple[str, ...]
+    depends_on: tuple[str, ...]  # must pass (fully or in part) before this one runs
     needs: tuple[str, ...]  # which student programs it runs: "server", "client"
     params: Mapping[str, Any]  # defaults; an assignment may override each
     run: CheckFunction
+    uses: tuple[str, ...] = ()  # whose evidence it reads, whatever their verdict
+
+    @property
+    def prerequisites(self) -> tuple[str, ...]:
+        return (*self.depends_on, *(u for u in self.uses if u not in self.depends_on))
 
 
 def check(check_id: str, *, title: str, concepts: tuple[str, ...] = (),
-          depends_on: tuple[str, ...] = (), needs: tuple[str, ...] = ("server",),
+          depends_on: tuple[str, ...] = (), uses: tuple[str, ...] = (),
+          needs: tuple[str, ...] = ("server",),
           params: Mapping[str, Any] | None = None) -> Callable[[CheckFunction], Check]:
     def record(function: CheckFunction) -> Check:
         description = " ".join((function.__doc__ or title).split())
         return Check(check_id, title, description, concepts, depends_on, needs,
-                     dict(params or {}), function)
+                     dict(params or {}), function, uses)
 
     return record

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from ..pod.base import Completed, describe_status
+from ..protocols.base import Round
 
 MAX_SHOWN = 5
 
@@ -50,24 +52,46 @@ def describe_exit(completed: Completed) -> str:
     return describe_status(completed.exit_code)
 
 
-def transcript_problem(completed: Completed, expected: list[str]) -> str:
-    """Why a client's run does not show exactly `expected` echoed back (empty when it does)."""
+@dataclass(frozen=True)
+class Transcript:
+    """How a client's run compares with the lines it should have printed."""
+
+    kind: str  # ok, timed-out, missing, decorated, extra, order, exit
+    problem: str  # "" when ok
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+def transcript(completed: Completed, expected: list[str]) -> Transcript:
+    """Whether a client's run shows exactly `expected` echoed back, and if not, why."""
     printed = printed_lines(completed)
-    if completed.timed_out:
-        return (f"your client {describe_exit(completed)} (it printed {len(printed)} of "
-                f"{len(expected)} lines); it should exit once its input ended and every echo "
-                "arrived")
     missing = [line for line in expected if line not in printed]
-    extra = [line for line in printed if line not in expected]
+    decorated = [line for line in missing if any(line in shown for shown in printed)]
+    if completed.timed_out:
+        return Transcript("timed-out", (
+            f"your client {describe_exit(completed)} (it printed {len(printed)} of "
+            f"{len(expected)} lines); it should exit once its input ended and every echo "
+            "arrived"))
+    if missing and len(decorated) == len(missing):
+        example = next(shown for shown in printed if decorated[0] in shown)
+        return Transcript("decorated", (
+            f"printed every echo, but with text added (e.g. {example[:80]!r} for "
+            f"{decorated[0][:40]!r})"))
     if missing:
-        return f"{len(missing)} of {len(expected)} lines never printed, first: {missing[0]!r}"
+        return Transcript("missing", f"{len(missing)} of {len(expected)} lines never printed, "
+                                     f"first: {missing[0]!r}")
+    extra = [line for line in printed if line not in expected]
     if extra:
-        return f"printed {len(extra)} line(s) it was never sent, first: {extra[0]!r}"
+        return Transcript("extra", f"printed {len(extra)} line(s) it was never sent, first: "
+                                   f"{extra[0]!r}")
     if printed != expected:
-        return "printed every line, but not in the order they were sent"
+        return Transcript("order", "printed every line, but not in the order they were sent")
     if completed.exit_code != 0:
-        return f"printed every echo but {describe_exit(completed)} (expected status 0)"
-    return ""
+        return Transcript("exit", f"printed every echo but {describe_exit(completed)} "
+                                  "(expected status 0)")
+    return Transcript("ok", "")
 
 
 OUTCOME_WORDS = {
@@ -80,25 +104,30 @@ OUTCOME_WORDS = {
 }
 
 
-def what_went_wrong(rounds: list[dict], timeout: float) -> str:
+def what_went_wrong(rounds: list[Round], timeout: float, incomplete: str) -> str:
     """The most common reason connections went unanswered, in words, with one example.
     Empty when every connection was answered."""
     totals: dict[str, int] = {}
     for result in rounds:
-        for kind, count in result["counts"].items():
+        for kind, count in result.counts.items():
             if kind != "answered" and count:
                 totals[kind] = totals.get(kind, 0) + count
     if not totals:
         return ""
     kind = max(totals, key=lambda k: totals[k])
     text = OUTCOME_WORDS.get(kind, kind).format(timeout=timeout)
-    example = next((e for r in rounds for e in r["examples"] if e["outcome"] == kind), None)
+    example = next((a for r in rounds for a in r.examples() if a.outcome == kind), None)
     if example is not None:
-        sent, received = example["sent"], example["received"]
         if kind in ("wrong", "misrouted"):
-            text += f" (sent {sent!r}, got {received[:60]!r})"
-        elif kind == "timed-out" and received:
-            text += f" (sent {sent!r}, only {received[:60]!r} came back, no newline)"
-        elif kind in ("reset", "send-failed") and received:
-            text += f" ({received})"
+            text += f" (sent {example.sent!r}, got {example.received!r})"
+        elif kind == "timed-out" and example.received:
+            text += (f" (sent {example.sent!r}, only {example.received!r} came back, "
+                     f"{incomplete})")
+        elif kind in ("reset", "send-failed") and example.received:
+            text += f" ({example.received})"
     return text
+
+
+def counted(number: int, noun: str) -> str:
+    """'1 connection', '2 connections'."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +15,10 @@ from ..loading.assignment import Limits
 from ..loading.commands import fill
 from ..loading.submission import Submission
 from ..pod.base import Completed, Pod, Program, describe_status
+from ..pod.probe_session import ProbeSession
+from ..probe import messages as m
+from ..protocols import Protocol
+from .connections import ConnectionGroup, open_group
 from .sockets import SocketTable, endpoint
 
 POLL_INTERVAL = 0.02
@@ -92,14 +98,14 @@ class StudentServer:
             # Listening, but on a port of its own choosing?
             owned = self.owned_inodes()
             whole = await self.socket_table(whole=True)
-            elsewhere = tuple(sorted({endpoint(e["local"]) for e in whole.listeners()
-                                      if owned is None or e["inode"] in owned}))
+            elsewhere = tuple(sorted({endpoint(e.local) for e in whole.listeners()
+                                      if owned is None or e.inode in owned}))
         stdout, stderr = await self.program.output()
         self.last_start = ServerStart(
             listening=listening,
             seconds=seconds,
-            listeners=tuple(sorted({endpoint(e["local"]) for e in table.listeners(self.port)})),
-            udp_bound=tuple(sorted({endpoint(e["local"]) for e in table.udp_bound(self.port)})),
+            listeners=tuple(sorted({endpoint(e.local) for e in table.listeners(self.port)})),
+            udp_bound=tuple(sorted({endpoint(e.local) for e in table.udp_bound(self.port)})),
             exit_code=self.program.exit_code,
             stderr=stderr.decode(errors="replace"),
             stdout=stdout.decode(errors="replace"),
@@ -120,26 +126,46 @@ class StudentServer:
 
     async def socket_table(self, whole: bool = False) -> SocketTable:
         """The pod's sockets on the server's port, or all of them (`whole`)."""
-        answer = await self.pod.probe.call("socket_table", port=None if whole else self.port)
-        return SocketTable(tuple(answer["entries"]))
+        answer = await self.pod.probe.call(m.ReadSocketTable(None if whole else self.port))
+        return SocketTable(answer.entries)
 
     def owned_inodes(self) -> set[int] | None:
         return None if self.program is None else self.pod.socket_owner_inodes(self.program)
 
 
+_group_numbers = itertools.count(1)
+
+
 @dataclass
 class CheckContext:
+    """What a check works with: the pod and its probe, the student's server and
+    submission, the protocol of the assignment, the check's parameters and limits."""
+
     pod: Pod
     server: StudentServer
     submission: Submission
     params: Mapping[str, Any]
     limits: Limits
+    protocol: Protocol
     carried: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def probe(self) -> ProbeSession:
+        return self.pod.probe
 
     async def run_client(self, port: int, stdin: bytes, timeout: float,
                          pace: float = 0.0) -> Completed:
         command = fill(self.submission.client.run, host=self.pod.host, port=port)
         return await self.pod.run("client", command, stdin, timeout, pace)
 
-    async def probe(self, op: str, budget: float = 5.0, **args: Any) -> dict:
-        return await self.pod.probe.call(op, budget, **args)
+    @asynccontextmanager
+    async def connections(self, count: int, *, sources: Sequence[str], timeout: float,
+                          pacing: str = "absorbed", stall_timeout: float = 3.0,
+                          port: int | None = None) -> AsyncIterator[ConnectionGroup]:
+        """`count` connections to the server (or `port`) held open for the block, source
+        IPs round-robin from `sources`; see probe.messages.Open for the pacing."""
+        name = f"group-{next(_group_numbers)}"
+        request = m.Open(name, self.pod.host, port or self.server.port, count,
+                         tuple(sources), timeout, pacing, stall_timeout)
+        async with open_group(self.probe, request) as group:
+            yield group

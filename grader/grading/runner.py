@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import trio
 
-from ..checks.base import Outcome
+from ..checks.base import Failure, Outcome
 from ..loading.assignment import Assignment, PlannedCheck
 from ..loading.submission import Submission
 from ..pod.base import Backend, Pod, describe_status
@@ -87,6 +87,7 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
                              if (spec := submission.program(role)).build in failed_builds),
                             None)
         blocked = [p for p in check.depends_on if results[p].status not in PASSING]
+        blocked += [u for u in check.uses if carried.get(u) is None]
         if broken_build is not None:
             outcome = Outcome(Status.FAIL, f"not run: your {broken_build.role} did not build "
                               f"(`{broken_build.command}` "
@@ -94,11 +95,14 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
                               hint="Fix the build first: its output is shown above.")
         elif blocked:
             parent = results[blocked[0]]
-            outcome = Outcome(Status.SKIPPED, f"skipped: needs {parent.id}, which did not "
-                              f"pass ({parent.status})")
+            why = ("did not pass" if parent.id in check.depends_on
+                   else "gathered no evidence")
+            outcome = Outcome(Status.SKIPPED, f"skipped: needs {parent.id}, which {why} "
+                              f"({parent.status})")
         else:
             context = CheckContext(pod, server, submission, planned.params, assignment.limits,
-                                   {p: carried.get(p) for p in check.depends_on})
+                                   assignment.protocol,
+                                   {p: carried.get(p) for p in check.prerequisites})
             outcome, grader_traceback = await _run_one(planned, context, assignment)
         result = _result(planned, outcome, time.monotonic() - started,
                          grader_traceback if outcome.status is Status.ERROR else "")
@@ -114,6 +118,8 @@ async def _run_one(planned: PlannedCheck, context: CheckContext,
     try:
         with trio.fail_after(limit):
             return await planned.check.run(context), ""
+    except Failure as failure:
+        return failure.outcome, ""
     except trio.TooSlowError:
         return Outcome(Status.ERROR, f"the grader gave up on this check after {limit:.0f} s "
                        "(its own steps should have ended sooner: a grader problem)"), ""

@@ -4,6 +4,7 @@ run with which parameters and points. Bundled ones live in the repository's
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 
 from ..checks import CHECKS, Check
 from ..errors import InputError
+from ..protocols import PROTOCOLS, EchoProtocol, Protocol
 from .commands import placeholder_problem
 from .tables import Table, read_toml
 
@@ -74,6 +76,7 @@ class Assignment:
     checks: tuple[PlannedCheck, ...]
     limits: Limits = field(default_factory=Limits)
     docker: DockerSettings = field(default_factory=DockerSettings)
+    protocol: Protocol = field(default_factory=EchoProtocol)
 
     @property
     def handout(self) -> Path:
@@ -84,8 +87,7 @@ class Assignment:
         checks = tuple(
             PlannedCheck(p.check, p.points, {**p.params, **params}) if p.check.id == check_id
             else p for p in self.checks)
-        return Assignment(self.name, self.title, self.path, self.defaults, checks,
-                          self.limits, self.docker)
+        return dataclasses.replace(self, checks=checks)
 
 
 def bundled_names() -> list[str]:
@@ -111,12 +113,17 @@ def load_assignment(name_or_path: str = DEFAULT_ASSIGNMENT) -> Assignment:
     top = Table(path, read_toml(path))
     name = top.get("name", str, required=True)
     title = top.get("title", str, default=name)
+    protocol_name = top.get("protocol", str, default="echo")
+    if protocol_name not in PROTOCOLS:
+        raise top.error("protocol", f"no such protocol {protocol_name!r} (known: "
+                                    f"{', '.join(PROTOCOLS)})")
     defaults = _read_defaults(top.table("defaults", required=True))
     limits = _read_dataclass(top.table("limits"), Limits)
     docker = _read_dataclass(top.table("docker"), DockerSettings)
     checks = _read_checks(top.table("checks", required=True))
     top.finish()
-    return Assignment(name, title, path.parent, defaults, checks, limits, docker)
+    return Assignment(name, title, path.parent, defaults, checks, limits, docker,
+                      PROTOCOLS[protocol_name])
 
 
 def _read_defaults(table: Table) -> dict[str, tuple[RoleDefault, ...]]:
@@ -178,7 +185,7 @@ def _read_checks(table: Table) -> tuple[PlannedCheck, ...]:
 def _check_dependencies(table: Table, planned: list[PlannedCheck]) -> None:
     seen: set[str] = set()
     for item in planned:
-        for parent in item.check.depends_on:
+        for parent in item.check.prerequisites:
             if parent not in seen:
                 raise table.error(item.check.id, f"depends on {parent!r}, which must be listed "
                                                   "before it")

@@ -5,11 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 import trio
 
 from ..errors import GraderError
+from ..probe.messages import Request, from_wire, to_wire
+
+ResultT = TypeVar("ResultT")
 
 # Beyond an operation's own deadline, how long the probe may take to answer at all.
 ANSWER_MARGIN = 10.0
@@ -57,31 +60,34 @@ class ProbeSession:
             box.append(answer)
             event.set()
 
-    async def call(self, op: str, budget: float = 5.0, **args: Any) -> dict:
-        """Run one probe operation, which should take at most `budget` seconds."""
+    async def call(self, request: Request[ResultT]) -> ResultT:
+        """Run one probe operation and return its typed result. The operation bounds
+        itself (`request.budget`); the probe has ANSWER_MARGIN more to answer at all."""
+        op = request.op
         if self._closed_reason:
             raise ProbeError(f"probe operation {op!r} impossible: {self._closed_reason}")
         request_id = next(self._ids)
         event, box = trio.Event(), []
         self._waiting[request_id] = (event, box)
+        wait = request.budget + ANSWER_MARGIN
         try:
-            request = json.dumps({"id": request_id, "op": op, "args": args}).encode() + b"\n"
-            with trio.move_on_after(budget + ANSWER_MARGIN):
+            line = json.dumps({"id": request_id, "op": op, "args": to_wire(request)})
+            with trio.move_on_after(wait):
                 async with self._send_lock:
-                    await self._send_stream.send_all(request)
+                    await self._send_stream.send_all(line.encode() + b"\n")
                 await event.wait()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise ProbeError(f"could not reach the probe for {op!r}: {exc}") from exc
         finally:
             del self._waiting[request_id]
         if not box:
-            reason = self._closed_reason or f"no answer within {budget + ANSWER_MARGIN:.0f} s"
+            reason = self._closed_reason or f"no answer within {wait:.0f} s"
             raise ProbeError(f"probe operation {op!r} failed: {reason}")
         answer = box[0]
         if not answer["ok"]:
             raise ProbeError(f"probe operation {op!r} failed: {answer['error']}\n"
                              f"{answer.get('traceback', '')}")
-        return answer["result"]
+        return from_wire(request.result_type(), answer["result"])
 
     async def aclose(self) -> None:
         await self._send_stream.aclose()

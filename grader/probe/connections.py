@@ -1,8 +1,10 @@
-"""Groups of simultaneous client connections that the probe opens, talks on and closes.
+"""The probe's groups of client connections: opened at a pace, written, read, closed.
 
-Each connection sends its own token per round and must get exactly that token back.
-A token received on the wrong connection is recorded as misrouted: that is cross-talk
-between connections, which a four-tuple-correct server never shows.
+Nothing here knows a protocol. A group is opened from chosen source IPs (the kernel
+picks each source port), and then each operation works on every connection of the
+group at once, under one deadline: send given bytes (whole, or in slices with pauses,
+or one connection after another in a shuffled order), read until a delimiter, a length
+or the end of stream, half-close, reset, or wait for the peer to close.
 """
 
 from __future__ import annotations
@@ -10,11 +12,44 @@ from __future__ import annotations
 import errno
 import random
 import socket
+import struct
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import trio
 
-MAX_LINE = 64 * 1024
+from .kernel import read_listeners
+from .messages import (
+    Abort,
+    AwaitEnd,
+    Close,
+    Done,
+    Ends,
+    Exchange,
+    HalfClose,
+    Open,
+    Opened,
+    Pacing,
+    Read,
+    Replies,
+    Reply,
+    Send,
+    Sent,
+)
+
+MAX_IN_FLIGHT = 128  # connects under way at once, however large the backlog
+POLL = 0.002  # seconds between looks at the accept queue while pacing
+UNKNOWN_BACKLOG_WINDOW = 1  # without sock_diag the backlog is unknown: assume the least
+BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror}"
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError):
+        return describe(cause)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 @dataclass
@@ -24,41 +59,100 @@ class Connection:
     local: tuple[str, int]
     buffer: bytearray = field(default_factory=bytearray)
     at_eof: bool = False
+    broken: str = ""  # why it can no longer be used (reset, closed by us)
 
-    async def read_line(self) -> bytes | None:
-        """The next line, or None at end of stream. Bounded so a flood cannot eat memory."""
-        while b"\n" not in self.buffer:
-            if self.at_eof or len(self.buffer) > MAX_LINE:
-                return None
-            chunk = await self.stream.receive_some(65536)
-            if not chunk:
-                self.at_eof = True
-                rest = bytes(self.buffer)
-                self.buffer.clear()
-                return rest or None
-            self.buffer += chunk
-        line, _, rest = bytes(self.buffer).partition(b"\n")
-        self.buffer[:] = rest
-        return line
+    async def fill(self) -> bool:
+        """Read more into the buffer; False at the end of stream."""
+        if self.at_eof:
+            return False
+        chunk = await self.stream.receive_some(65536)
+        if not chunk:
+            self.at_eof = True
+            return False
+        self.buffer += chunk
+        return True
 
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"{errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    def take(self, size: int) -> bytes:
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
 
 
 async def _connect(host: str, port: int, source: str) -> trio.SocketStream:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    sock = trio.socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                              socket.SOCK_STREAM)
     try:
-        # Port 0: the kernel picks the ephemeral port, only the source IP is chosen.
-        await sock.bind((source, 0))
+        await sock.bind((source, 0))  # port 0: the kernel picks the ephemeral port
         await sock.connect((host, port))
     except BaseException:
         sock.close()
         raise
     return trio.SocketStream(sock)
+
+
+class _Opening:
+    """One Open request under way: its connections, failures and pacing record."""
+
+    def __init__(self, request: Open) -> None:
+        self.request = request
+        self.opened: dict[int, Connection] = {}
+        self.errors: dict[str, int] = {}
+        self.in_flight = 0
+
+    async def connect(self, index: int) -> None:
+        request = self.request
+        try:
+            stream = await _connect(request.host, request.port,
+                                    request.sources[index % len(request.sources)])
+        except OSError as exc:
+            reason = describe(exc)
+            self.errors[reason] = self.errors.get(reason, 0) + 1
+            return
+        finally:
+            self.in_flight -= 1
+        local = stream.socket.getsockname()
+        self.opened[index] = Connection(index, stream, (local[0], local[1]))
+
+    def start(self, nursery: trio.Nursery, index: int) -> None:
+        self.in_flight += 1
+        nursery.start_soon(self.connect, index)
+
+    async def burst(self, nursery: trio.Nursery) -> Pacing:
+        for index in range(self.request.count):
+            self.start(nursery, index)
+        return Pacing("burst", -1, self.request.count, 0, False, 0, 0.0)
+
+    async def absorbed(self, nursery: trio.Nursery) -> Pacing:
+        """Start connects only while the accept queue has room: waiting connections never
+        exceed what the listener's backlog holds, so none is dropped. The kernel keeps
+        backlog + 1 completed connections; one slot stays spare."""
+        request = self.request
+        listeners, _ = read_listeners(request.port)
+        backlog = sum(item.backlog for item in listeners) if listeners and all(
+            item.backlog >= 0 for item in listeners) else -1
+        window = min(MAX_IN_FLIGHT, max(1, backlog) if backlog >= 0
+                     else UNKNOWN_BACKLOG_WINDOW)
+        started = waits = 0
+        accepted_before, last_progress = -1, trio.current_time()
+        while started < request.count:
+            listeners, _ = read_listeners(request.port)
+            queued = sum(item.queued for item in listeners)
+            room = window - queued - self.in_flight
+            if room > 0:
+                for _ in range(min(room, request.count - started)):
+                    self.start(nursery, started)
+                    started += 1
+                last_progress = trio.current_time()
+                await trio.sleep(0)
+                continue
+            accepted = len(self.opened) - queued
+            if accepted > accepted_before:
+                accepted_before, last_progress = accepted, trio.current_time()
+            elif trio.current_time() - last_progress > request.stall_timeout:
+                return Pacing("absorbed", backlog, window, waits, True, queued, 0.0)
+            waits += 1
+            await trio.sleep(POLL)
+        return Pacing("absorbed", backlog, window, waits, False, 0, 0.0)
 
 
 class ConnectionGroups:
@@ -73,151 +167,202 @@ class ConnectionGroups:
         except KeyError:
             raise ValueError(f"no connection group named {name!r}") from None
 
-    async def open(
-        self,
-        group: str,
-        host: str,
-        port: int,
-        count: int,
-        sources: list[str],
-        timeout: float,
-        parallel: int = 128,
-    ) -> dict:
-        """Open `count` connections, source IPs taken round-robin from `sources`."""
-        if group in self._groups:
-            raise ValueError(f"connection group {group!r} is already open")
-        opened: list[Connection] = []
-        errors: dict[str, int] = {}
-        limiter = trio.CapacityLimiter(parallel)
+    def _chosen(self, name: str, indexes: tuple[int, ...]) -> list[Connection]:
+        group = self._group(name)
+        if not indexes:
+            return group
+        by_index = {conn.index: conn for conn in group}
+        return [by_index[i] for i in indexes if i in by_index]
 
-        async def connect_one(index: int) -> None:
-            async with limiter:
-                try:
-                    stream = await _connect(host, port, sources[index % len(sources)])
-                except OSError as exc:
-                    reason = _describe(exc)
-                    errors[reason] = errors.get(reason, 0) + 1
-                    return
-                local = stream.socket.getsockname()[:2]
-                opened.append(Connection(index, stream, (local[0], local[1])))
-
-        with trio.move_on_after(timeout) as scope:
+    async def open(self, request: Open) -> Opened:
+        if request.group in self._groups:
+            raise ValueError(f"connection group {request.group!r} is already open")
+        opening = _Opening(request)
+        started = trio.current_time()
+        pacing = Pacing(request.pacing, -1, 0, 0, False, 0, 0.0)
+        with trio.move_on_after(request.timeout):
             async with trio.open_nursery() as nursery:
-                for index in range(count):
-                    nursery.start_soon(connect_one, index)
-        opened.sort(key=lambda c: c.index)
-        self._groups[group] = opened
-        missing = count - len(opened) - sum(errors.values())
-        if scope.cancelled_caught and missing:
-            errors["timed out connecting"] = missing
-        return {
-            "opened": len(opened),
-            "errors": errors,
-            "local": [list(c.local) for c in opened],
-        }
+                pace = opening.burst if request.pacing == "burst" else opening.absorbed
+                pacing = await pace(nursery)
+        connections = [opening.opened[i] for i in sorted(opening.opened)]
+        self._groups[request.group] = connections
+        errors = dict(opening.errors)
+        missing = request.count - len(connections) - sum(errors.values())
+        if missing:
+            why = ("not started: the server accepted nothing for "
+                   f"{request.stall_timeout:g} s" if pacing.stalled
+                   else "timed out connecting")
+            errors[why] = missing
+        pacing = Pacing(pacing.mode, pacing.backlog, pacing.window, pacing.waits,
+                        pacing.stalled, pacing.stalled_queue,
+                        round(trio.current_time() - started, 3))
+        return Opened(len(connections), errors, tuple(c.local for c in connections), pacing)
 
-    async def exchange(
-        self, group: str, round_number: int, timeout: float, interleave_seed: int | None = None
-    ) -> dict:
-        """One round: every connection sends its token, then reads one line back.
+    async def send(self, request: Send) -> Sent:
+        connections = self._chosen(request.group, request.connections)
+        failed: dict[str, int] = {}
 
-        Without a seed all connections send at once. With a seed the sends go out one
-        at a time in a shuffled order, so messages on connections that share a source
-        IP are interleaved; replies are then read on every connection.
-        """
-        connections = self._group(group)
-        token_owner = {}
-        tokens = {}
-        for conn in connections:
-            token = f"{group}:{conn.index}:{round_number}:{random.getrandbits(32):08x}".encode()
-            tokens[conn.index] = token
-            token_owner[token] = conn.index
-        outcome: dict[int, tuple[str, str]] = {}
+        async def send_one(conn: Connection, payload: bytes) -> None:
+            if reason := await _send(conn, payload, request.slice_size, request.pause):
+                failed[reason] = failed.get(reason, 0) + 1
 
-        async def send(conn: Connection) -> bool:
-            try:
-                await conn.stream.send_all(tokens[conn.index] + b"\n")
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                outcome[conn.index] = ("send-failed", _describe(exc))
-                return False
-            return True
+        with trio.move_on_after(request.timeout):
+            await _each(connections, request.payloads, request.order_seed, send_one)
+        return Sent(failed)
 
-        async def receive(conn: Connection) -> None:
-            try:
-                line = await conn.read_line()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                outcome[conn.index] = ("reset", _describe(exc))
-                return
-            if line is None:
-                outcome[conn.index] = ("closed", "")
-            elif line == tokens[conn.index]:
-                outcome[conn.index] = ("answered", "")
-            elif line in token_owner:
-                outcome[conn.index] = ("misrouted", line.decode())
+    async def read(self, request: Read) -> Replies:
+        connections = self._chosen(request.group, request.connections)
+        lengths = request.lengths or (request.length,) * len(connections)
+        started = trio.current_time()
+        replies: dict[int, Reply] = {}
+
+        async def read_one(conn: Connection, length: int) -> None:
+            replies[conn.index] = await _read(conn, request.until, length, request.max_bytes,
+                                              started)
+
+        with trio.move_on_after(request.timeout):
+            async with trio.open_nursery() as nursery:
+                for conn, length in zip(connections, lengths, strict=False):
+                    nursery.start_soon(read_one, conn, length)
+        return Replies(tuple(replies.get(c.index) or _timed_out(c, request.max_bytes, started)
+                             for c in connections))
+
+    async def exchange(self, request: Exchange) -> Replies:
+        connections = self._chosen(request.group, request.connections)
+        started = trio.current_time()
+        replies: dict[int, Reply] = {}
+
+        async def send_one(conn: Connection, payload: bytes) -> None:
+            if reason := await _send(conn, payload, request.slice_size, request.pause):
+                replies[conn.index] = Reply(conn.index, "send-failed", b"", reason,
+                                            trio.current_time() - started)
+
+        async def read_one(conn: Connection) -> None:
+            if conn.index not in replies:
+                replies[conn.index] = await _read(conn, request.until, request.length,
+                                                  request.max_bytes, started)
+
+        async def talk(conn: Connection, payload: bytes) -> None:
+            await send_one(conn, payload)
+            await read_one(conn)
+
+        with trio.move_on_after(request.timeout):
+            if request.order_seed is None:
+                await _each(connections, request.payloads, None, talk)
             else:
-                outcome[conn.index] = ("wrong", line[:120].decode(errors="replace"))
-
-        async def talk(conn: Connection) -> None:
-            if await send(conn):
-                await receive(conn)
-
-        with trio.move_on_after(timeout):
-            async with trio.open_nursery() as nursery:
-                if interleave_seed is None:
+                await _each(connections, request.payloads, request.order_seed, send_one)
+                async with trio.open_nursery() as nursery:
                     for conn in connections:
-                        nursery.start_soon(talk, conn)
-                else:
-                    order = list(connections)
-                    random.Random(interleave_seed).shuffle(order)
-                    sent = [conn for conn in order if await send(conn)]
-                    for conn in sent:
-                        nursery.start_soon(receive, conn)
-        counts = {"answered": 0, "misrouted": 0, "wrong": 0, "closed": 0, "reset": 0,
-                  "send-failed": 0, "timed-out": 0}
-        examples: list[dict] = []
-        not_answered = []
-        for conn in connections:
-            # A timed-out connection shows what part of a line had come (an echo cut short).
-            kind, seen = outcome.get(conn.index, (
-                "timed-out", bytes(conn.buffer[:120]).decode(errors="replace")))
-            counts[kind] += 1
-            if kind != "answered":
-                not_answered.append(conn.index)
-            if kind != "answered" and len(examples) < 5:
-                examples.append({
-                    "connection": conn.index,
-                    "local": list(conn.local),
-                    "outcome": kind,
-                    "sent": tokens[conn.index].decode(),
-                    "received": seen,
-                })
-        return {"round": round_number, "connections": len(connections), "counts": counts,
-                "not_answered": not_answered, "examples": examples}
+                        nursery.start_soon(read_one, conn)
+        return Replies(tuple(replies.get(c.index) or _timed_out(c, request.max_bytes, started)
+                             for c in connections))
 
-    async def await_eof(self, group: str, timeout: float) -> dict:
-        """Wait until the peer has closed every connection of the group."""
-        connections = self._group(group)
+    async def half_close(self, request: HalfClose) -> Done:
+        for conn in self._chosen(request.group, request.connections):
+            if not conn.broken:
+                try:
+                    await conn.stream.send_eof()
+                except BROKEN as exc:
+                    conn.broken = describe(exc)
+        return Done()
+
+    async def await_end(self, request: AwaitEnd) -> Ends:
+        connections = self._group(request.group)
+        reset: list[int] = []
 
         async def drain(conn: Connection) -> None:
             try:
-                while await conn.read_line() is not None:
-                    pass
-            except (trio.BrokenResourceError, OSError):
-                conn.at_eof = True
+                while await conn.fill():
+                    conn.buffer.clear()  # what still comes is not evidence here
+            except BROKEN as exc:
+                conn.broken = describe(exc)
+                reset.append(conn.index)
 
-        with trio.move_on_after(timeout):
+        with trio.move_on_after(request.timeout):
             async with trio.open_nursery() as nursery:
                 for conn in connections:
-                    nursery.start_soon(drain, conn)
-        closed = sum(1 for conn in connections if conn.at_eof)
-        return {"closed_by_peer": closed, "still_open": len(connections) - closed}
+                    if not conn.broken:
+                        nursery.start_soon(drain, conn)
+        return Ends(tuple(c.index for c in connections if c.at_eof),
+                    tuple(c.index for c in connections if not c.at_eof and not c.broken),
+                    tuple(sorted(reset)))
 
-    async def close(self, group: str) -> dict:
-        connections = self._groups.pop(group, [])
-        for conn in connections:
+    async def abort(self, request: Abort) -> Done:
+        for conn in self._chosen(request.group, request.connections):
+            conn.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                          struct.pack("ii", 1, 0))
+            conn.broken = "reset by the probe"
             await conn.stream.aclose()
-        return {"closed": len(connections)}
+        return Done()
+
+    async def close(self, request: Close) -> Done:
+        for conn in self._groups.pop(request.group, []):
+            await conn.stream.aclose()
+        return Done()
 
     async def close_all(self) -> None:
         for name in list(self._groups):
-            await self.close(name)
+            await self.close(Close(name))
+
+
+async def _each(connections: list[Connection], payloads: tuple[bytes, ...],
+                order_seed: int | None,
+                action: Callable[[Connection, bytes], Awaitable[None]]) -> None:
+    """`action` on every connection with its payload: all at once, or one after another
+    in a shuffled order (reproducible from the seed)."""
+    pairs = list(zip(connections, payloads, strict=False))
+    if order_seed is not None:
+        random.Random(order_seed).shuffle(pairs)
+        for conn, payload in pairs:
+            await action(conn, payload)
+        return
+    async with trio.open_nursery() as nursery:
+        for conn, payload in pairs:
+            nursery.start_soon(action, conn, payload)
+
+
+async def _send(conn: Connection, payload: bytes, slice_size: int, pause: float) -> str:
+    """Send `payload`; the reason it failed, or "" when it went out."""
+    if conn.broken:
+        return f"connection already unusable ({conn.broken})"
+    step = slice_size or len(payload) or 1
+    try:
+        for offset in range(0, len(payload), step):
+            if offset and pause:
+                await trio.sleep(pause)
+            await conn.stream.send_all(payload[offset:offset + step])
+    except BROKEN as exc:
+        conn.broken = describe(exc)
+        return conn.broken
+    return ""
+
+
+async def _read(conn: Connection, until: bytes, length: int, max_bytes: int,
+                started: float) -> Reply:
+    """Read one reply: up to and including `until`, exactly `length` bytes, or (neither
+    given) everything until the end of stream. Bytes after it stay for the next read."""
+    def reply(outcome: str, data: bytes, error: str = "") -> Reply:
+        return Reply(conn.index, outcome, data, error, round(trio.current_time() - started, 4))
+
+    if conn.broken:
+        return reply("closed", b"", conn.broken)
+    try:
+        while True:
+            if until and (end := conn.buffer.find(until)) >= 0:
+                return reply("complete", conn.take(end + len(until)))
+            if length and len(conn.buffer) >= length:
+                return reply("complete", conn.take(length))
+            if len(conn.buffer) > max_bytes:
+                return reply("too-long", conn.take(max_bytes))
+            if not await conn.fill():
+                data = conn.take(len(conn.buffer))
+                return reply("complete" if not until and not length else "eof", data)
+    except BROKEN as exc:
+        conn.broken = describe(exc)
+        return reply("reset", conn.take(len(conn.buffer)), conn.broken)
+
+
+def _timed_out(conn: Connection, max_bytes: int, started: float) -> Reply:
+    """A connection whose reply did not arrive in time: what part of it had come."""
+    return Reply(conn.index, "timeout", bytes(conn.buffer[:max_bytes]), "",
+                 round(trio.current_time() - started, 4))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import trio
 
+from .messages import RecordedConnection, Recording
+
 MAX_RECORDED = 256 * 1024
 
 
@@ -103,22 +105,12 @@ class Recorder:
             except (trio.BrokenResourceError, OSError):
                 record.closed_by_client = True
 
-    def result(self) -> dict:
-        return {
-            "port": self.port,
-            "expected": self.expected,
-            "barrier_reached": self.barrier_reached,
-            "connections": [
-                {
-                    "peer": list(c.peer),
-                    "local": list(c.local),
-                    "arrived_after": round(c.arrived_after, 4),
-                    "received": c.received.decode(errors="replace"),
-                    "closed_by_client": c.closed_by_client,
-                }
-                for c in self.connections
-            ],
-        }
+    def result(self) -> Recording:
+        return Recording(
+            self.port, self.expected, self.barrier_reached, self.finished.is_set(),
+            tuple(RecordedConnection(c.peer, c.local, round(c.arrived_after, 4),
+                                     bytes(c.received), c.closed_by_client)
+                  for c in self.connections))
 
 
 async def open_recording_listener(host: str, port: int) -> trio.SocketListener:

@@ -1,7 +1,7 @@
 """The probe's side of its conversation with the grader: JSON lines over stdin/stdout.
 
-Each request is {"id": n, "op": name, "args": {...}}; each answer is
-{"id": n, "ok": true, "result": {...}} or {"id": n, "ok": false, "error": "..."}.
+Each request is {"id": n, "op": name, "args": {...}} (a request of messages.py); each
+answer is {"id": n, "ok": true, "result": {...}} or {"id": n, "ok": false, "error": ...}.
 Requests run concurrently, so a recorder can wait while connections are opened.
 The probe ends when its stdin closes.
 """
@@ -13,15 +13,18 @@ import json
 import resource
 import sys
 import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
+from . import messages as m
 from .connections import ConnectionGroups
+from .kernel import ephemeral_port_range, read_counters, read_listeners, read_socket_table
 from .recorder import Recorder, open_recording_listener
-from .socket_table import ephemeral_port_range, read_socket_table
 
 
-def raise_open_file_limit() -> dict:
+def raise_open_file_limit() -> tuple[int, int]:
     """Lift the soft limit on open files to the hard limit: thousands of sockets need it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -30,7 +33,7 @@ def raise_open_file_limit() -> dict:
             soft = hard
         except (ValueError, OSError):
             pass
-    return {"soft": soft, "hard": hard}
+    return soft, hard
 
 
 class Probe:
@@ -40,71 +43,72 @@ class Probe:
         self._recorders: dict[str, Recorder] = {}
         self._recorder_ids = itertools.count(1)
         self.open_files = raise_open_file_limit()
+        self.handlers: dict[type[m.Request], Callable[[Any], Awaitable[Any]]] = {
+            m.Hello: self.hello, m.ReadSocketTable: self.socket_table,
+            m.ReadListeners: self.listeners, m.ReadCounters: self.counters,
+            m.Open: self._groups.open, m.Send: self._groups.send, m.Read: self._groups.read,
+            m.Exchange: self._groups.exchange, m.HalfClose: self._groups.half_close,
+            m.AwaitEnd: self._groups.await_end, m.Abort: self._groups.abort,
+            m.Close: self._groups.close, m.RecordStart: self.record_start,
+            m.RecordRelease: self.record_release, m.RecordResult: self.record_result}
 
-    async def op_hello(self) -> dict:
-        return {"open_files": self.open_files, "port_range": list(ephemeral_port_range())}
+    async def hello(self, _: m.Hello) -> m.Greeting:
+        return m.Greeting(self.open_files, ephemeral_port_range())
 
-    async def op_socket_table(self, port: int | None = None) -> dict:
-        return {"entries": read_socket_table(port)}
+    async def socket_table(self, request: m.ReadSocketTable) -> m.SocketTable:
+        return m.SocketTable(tuple(read_socket_table(request.port)))
 
-    async def op_open(self, **args) -> dict:
-        return await self._groups.open(**args)
+    async def listeners(self, request: m.ReadListeners) -> m.Listeners:
+        found, source = read_listeners(request.port)
+        return m.Listeners(tuple(found), source)
 
-    async def op_exchange(self, group: str, round: int, timeout: float,
-                          interleave_seed: int | None = None) -> dict:
-        return await self._groups.exchange(group, round, timeout, interleave_seed)
+    async def counters(self, _: m.ReadCounters) -> m.Counters:
+        return m.Counters(read_counters())
 
-    async def op_await_eof(self, group: str, timeout: float) -> dict:
-        return await self._groups.await_eof(group, timeout)
-
-    async def op_close(self, group: str) -> dict:
-        return await self._groups.close(group)
-
-    async def op_record_start(self, expected: int, barrier_timeout: float,
-                              idle_timeout: float, host: str = "127.0.0.1") -> dict:
-        listener = await open_recording_listener(host, 0)
-        recorder = Recorder(expected, barrier_timeout)
+    async def record_start(self, request: m.RecordStart) -> m.RecordStarted:
+        listener = await open_recording_listener(request.host, 0)
+        recorder = Recorder(request.expected, request.barrier_timeout)
         recorder.port = listener.socket.getsockname()[1]
         recorder_id = f"recorder-{next(self._recorder_ids)}"
         self._recorders[recorder_id] = recorder
-        await self._nursery.start(recorder.run, listener, idle_timeout)
-        return {"recorder": recorder_id, "port": recorder.port}
+        await self._nursery.start(recorder.run, listener, request.idle_timeout)
+        return m.RecordStarted(recorder_id, recorder.port)
 
-    async def op_record_release(self, recorder: str) -> dict:
-        """Let the recorder echo now: the caller knows the barrier can no longer be met."""
-        record = self._recorders.get(recorder)
-        if record is not None:
-            record.barrier.set()
-        return {}
+    async def record_release(self, request: m.RecordRelease) -> m.Done:
+        recorder = self._recorders.get(request.recorder)
+        if recorder is not None:
+            recorder.barrier.set()
+        return m.Done()
 
-    async def op_record_result(self, recorder: str, timeout: float) -> dict:
-        record = self._recorders[recorder]
-        with trio.move_on_after(timeout):
-            await record.finished.wait()
-        result = record.result()
-        result["finished"] = record.finished.is_set()
-        if record.finished.is_set():
-            del self._recorders[recorder]
-        return result
+    async def record_result(self, request: m.RecordResult) -> m.Recording:
+        recorder = self._recorders[request.recorder]
+        with trio.move_on_after(request.timeout):
+            await recorder.finished.wait()
+        if recorder.finished.is_set():
+            del self._recorders[request.recorder]
+        return recorder.result()
 
     async def close(self) -> None:
         await self._groups.close_all()
 
 
-async def _answer(probe: Probe, request: dict, reply) -> None:
-    request_id = request.get("id")
-    op = getattr(probe, f"op_{request.get('op', '')}", None)
-    if op is None:
-        await reply({"id": request_id, "ok": False, "error": f"unknown op {request.get('op')!r}"})
+async def _answer(probe: Probe, message: dict, reply: Callable[[dict], Awaitable[None]],
+                  ) -> None:
+    request_id = message.get("id")
+    kind = m.REQUESTS.get(message.get("op", ""))
+    if kind is None:
+        await reply({"id": request_id, "ok": False,
+                     "error": f"unknown op {message.get('op')!r}"})
         return
     try:
-        result = await op(**request.get("args", {}))
+        request = m.from_wire(kind, message.get("args", {}))
+        result = await probe.handlers[kind](request)
     except Exception as exc:  # reported to the grader, which turns it into an error verdict
         detail = "".join(traceback.format_exception_only(exc)).strip()
         await reply({"id": request_id, "ok": False, "error": detail,
                      "traceback": traceback.format_exc()})
         return
-    await reply({"id": request_id, "ok": True, "result": result})
+    await reply({"id": request_id, "ok": True, "result": m.to_wire(result)})
 
 
 async def serve(stdin: trio.abc.ReceiveStream, stdout: trio.abc.SendStream) -> None:

@@ -57,7 +57,7 @@ def build_line(build: BuildResult, style: Style) -> str:
 
 def check_line(result: CheckResult, style: Style) -> str:
     concepts = " ".join(result.concepts)
-    return (f"  {style.status(result.status)}  {result.id:<24}{points(result):>7}  {concepts:<6} "
+    return (f"  {style.status(result.status)}  {result.id:<24}{points(result):>7}  {concepts:<7} "
             f"{result.summary}")
 
 

@@ -1,0 +1,74 @@
+"""A group of the probe's connections, as a check holds it: opened in an `async with`,
+closed on every way out, and every operation on it under its own deadline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import trio
+
+from ..pod.probe_session import ProbeSession
+from ..probe import messages as m
+
+CLOSE_BUDGET = 5.0
+
+
+class ConnectionGroup:
+    """Connections the probe holds open at once, all to one server port."""
+
+    def __init__(self, probe: ProbeSession, name: str, opened: m.Opened) -> None:
+        self.probe = probe
+        self.name = name
+        self.opened = opened
+
+    @property
+    def size(self) -> int:
+        return self.opened.opened
+
+    @property
+    def local(self) -> tuple[tuple[str, int], ...]:
+        """Each connection's own end (source IP and the port the kernel chose)."""
+        return self.opened.local
+
+    async def exchange(self, payloads: Sequence[bytes], *, timeout: float, until: bytes = b"",
+                       length: int = 0, order_seed: int | None = None, slice_size: int = 0,
+                       pause: float = 0.0, connections: Sequence[int] = (),
+                       ) -> tuple[m.Reply, ...]:
+        """Send `payloads[i]` on connection i and read its reply (see probe.messages)."""
+        answer = await self.probe.call(m.Exchange(
+            self.name, tuple(payloads), timeout, until, length, tuple(connections), slice_size,
+            pause, order_seed))
+        return answer.replies
+
+    async def send(self, payloads: Sequence[bytes], *, timeout: float, slice_size: int = 0,
+                   pause: float = 0.0, connections: Sequence[int] = ()) -> m.Sent:
+        return await self.probe.call(m.Send(self.name, tuple(payloads), timeout,
+                                            tuple(connections), slice_size, pause))
+
+    async def read(self, *, timeout: float, until: bytes = b"", length: int = 0,
+                   lengths: Sequence[int] = (), connections: Sequence[int] = (),
+                   ) -> tuple[m.Reply, ...]:
+        answer = await self.probe.call(m.Read(self.name, timeout, until, length,
+                                              tuple(lengths), tuple(connections)))
+        return answer.replies
+
+    async def half_close(self, connections: Sequence[int] = ()) -> None:
+        await self.probe.call(m.HalfClose(self.name, tuple(connections)))
+
+    async def await_end(self, timeout: float) -> m.Ends:
+        """Wait until the server has closed each connection (end of stream), or timeout."""
+        return await self.probe.call(m.AwaitEnd(self.name, timeout))
+
+    async def abort(self, connections: Sequence[int] = ()) -> None:
+        await self.probe.call(m.Abort(self.name, tuple(connections)))
+
+
+@asynccontextmanager
+async def open_group(probe: ProbeSession, request: m.Open) -> AsyncIterator[ConnectionGroup]:
+    try:
+        opened = await probe.call(request)
+        yield ConnectionGroup(probe, request.group, opened)
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_BUDGET):
+            await probe.call(m.Close(request.group))

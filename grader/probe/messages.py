@@ -1,0 +1,375 @@
+"""The grader-probe conversation: one dataclass per request, one per result.
+
+Both sides import this module: the grader builds requests and reads results, the probe
+(copied into the pod on its own) does the reverse. So it imports only the standard
+library. On the wire a message is JSON: `to_wire` flattens dataclasses, `from_wire`
+rebuilds them from the type hints. Bytes travel as latin-1 text, which maps every byte
+to one character and back, so nothing a student's program sends is lost or altered.
+
+The probe knows no protocol: it opens connections at a pace, sends the bytes it is
+given (whole, in slices, in a shuffled order), reads until a delimiter, a length or the
+end of stream, half-closes, resets, records clients, and reads the kernel's tables.
+What the bytes mean is the business of the protocol modules on the grader's side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+Address = tuple[str, int]
+
+
+# --- results -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Done:
+    """An operation with nothing to report."""
+
+
+@dataclass(frozen=True)
+class Greeting:
+    open_files: tuple[int, int]  # soft and hard limit the probe runs with
+    port_range: tuple[int, int]  # ip_local_port_range of the probe's network namespace
+
+
+@dataclass(frozen=True)
+class SocketEntry:
+    proto: str  # "tcp" or "udp"
+    local: Address
+    remote: Address
+    state: str  # ESTABLISHED, TIME_WAIT, LISTEN, CLOSE_WAIT, ... (udp: BOUND, CONNECTED)
+    inode: int
+    queue: int = 0  # rx_queue; for a LISTEN entry, the accept queue's length
+
+
+@dataclass(frozen=True)
+class SocketTable:
+    entries: tuple[SocketEntry, ...]
+
+
+@dataclass(frozen=True)
+class Listener:
+    local: Address
+    backlog: int  # what the server passed to listen(), capped by net.core.somaxconn
+    queued: int  # connections the kernel completed that the server has not accepted yet
+    inode: int
+
+
+@dataclass(frozen=True)
+class Listeners:
+    listeners: tuple[Listener, ...]
+    source: str  # "sock_diag" (backlog known) or "proc" (backlog unknown: -1)
+
+
+@dataclass(frozen=True)
+class Counters:
+    """TcpExt counters of /proc/net/netstat: per network namespace, so a pod's own."""
+
+    values: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How a group's connections were opened."""
+
+    mode: str  # "burst": all at once; "absorbed": never more than the accept queue holds
+    backlog: int  # the listener's backlog as the kernel reported it (-1: unknown)
+    window: int  # most connections waiting to be accepted at any moment
+    waits: int  # times the probe waited for the server to accept before going on
+    stalled: bool  # gave up: the server accepted nothing for `stall_timeout` seconds
+    stalled_queue: int  # connections waiting in the accept queue when it gave up
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Opened:
+    opened: int
+    errors: dict[str, int]  # reason -> how many connections failed with it
+    local: tuple[Address, ...]  # each opened connection's own end, in index order
+    pacing: Pacing
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one connection of a group sent back."""
+
+    connection: int  # its index in the group
+    outcome: str  # complete, eof, reset, timeout, send-failed, too-long, closed
+    data: bytes  # what arrived (the delimiter included), capped
+    error: str = ""  # for reset and send-failed: the errno's name and message
+    seconds: float = 0.0  # from the start of the operation to its outcome
+
+
+@dataclass(frozen=True)
+class Replies:
+    replies: tuple[Reply, ...]
+
+
+@dataclass(frozen=True)
+class Sent:
+    failed: dict[str, int]  # reason -> how many connections could not send
+
+
+@dataclass(frozen=True)
+class Ends:
+    """Per connection, whether the peer closed its side (end of stream) in time."""
+
+    closed_by_peer: tuple[int, ...]  # indexes
+    still_open: tuple[int, ...]
+    reset: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RecordStarted:
+    recorder: str
+    port: int
+
+
+@dataclass(frozen=True)
+class RecordedConnection:
+    peer: Address
+    local: Address
+    arrived_after: float
+    received: bytes
+    closed_by_client: bool
+
+
+@dataclass(frozen=True)
+class Recording:
+    port: int
+    expected: int
+    barrier_reached: bool
+    finished: bool
+    connections: tuple[RecordedConnection, ...]
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+ResultT = TypeVar("ResultT")
+
+
+@dataclass(frozen=True)
+class Request(Generic[ResultT]):
+    """An operation of the probe; its type parameter is the result it answers with."""
+
+    op: ClassVar[str]
+
+    @classmethod
+    def result_type(cls) -> type:
+        for base in getattr(cls, "__orig_bases__", ()):
+            if typing.get_origin(base) is Request:
+                return typing.get_args(base)[0]
+        raise TypeError(f"{cls.__name__} does not say what it answers with")
+
+    @property
+    def budget(self) -> float:
+        """How long the operation itself may take, in seconds."""
+        return float(getattr(self, "timeout", 5.0))
+
+
+@dataclass(frozen=True)
+class Hello(Request[Greeting]):
+    op = "hello"
+
+
+@dataclass(frozen=True)
+class ReadSocketTable(Request[SocketTable]):
+    """Every TCP and UDP socket of the pod, or only those with `port` at either end."""
+
+    op = "socket_table"
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class ReadListeners(Request[Listeners]):
+    op = "listeners"
+    port: int
+
+
+@dataclass(frozen=True)
+class ReadCounters(Request[Counters]):
+    op = "counters"
+
+
+@dataclass(frozen=True)
+class Open(Request[Opened]):
+    """Open `count` connections to host:port, source IPs round-robin from `sources`
+    (the source port is always the kernel's choice).
+
+    pacing "absorbed" keeps the connections that wait to be accepted within what the
+    listener's backlog holds, so none is dropped however small the backlog; it gives
+    up when the server accepts nothing for `stall_timeout` seconds. "burst" opens them
+    all in the same instant.
+    """
+
+    op = "open"
+    group: str
+    host: str
+    port: int
+    count: int
+    sources: tuple[str, ...]
+    timeout: float
+    pacing: str = "absorbed"
+    stall_timeout: float = 3.0
+
+
+@dataclass(frozen=True)
+class Send(Request[Sent]):
+    """Send `payloads[i]` on the group's connection i (all of them when `connections`
+    is empty; else those, in that order), in slices of `slice_size` bytes `pause`
+    seconds apart when set. With `order_seed`, sends go one connection at a time in a
+    shuffled order, so messages on connections that share a source IP interleave."""
+
+    op = "send"
+    group: str
+    payloads: tuple[bytes, ...]
+    timeout: float
+    connections: tuple[int, ...] = ()
+    slice_size: int = 0
+    pause: float = 0.0
+    order_seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Read(Request[Replies]):
+    """Read on each connection until `until` arrives, `length` bytes arrived (or
+    `lengths[i]` on the i-th chosen connection), or the end of stream (neither set)."""
+
+    op = "read"
+    group: str
+    timeout: float
+    until: bytes = b""
+    length: int = 0
+    lengths: tuple[int, ...] = ()
+    connections: tuple[int, ...] = ()
+    max_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Exchange(Request[Replies]):
+    """Send then read, on each connection, in one operation (see Send and Read)."""
+
+    op = "exchange"
+    group: str
+    payloads: tuple[bytes, ...]
+    timeout: float
+    until: bytes = b""
+    length: int = 0
+    connections: tuple[int, ...] = ()
+    slice_size: int = 0
+    pause: float = 0.0
+    order_seed: int | None = None
+    max_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HalfClose(Request[Done]):
+    """shutdown(SHUT_WR) on each connection: the peer reads end of stream."""
+
+    op = "half_close"
+    group: str
+    connections: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class AwaitEnd(Request[Ends]):
+    """Read and discard until the peer closes each connection, or `timeout`."""
+
+    op = "await_end"
+    group: str
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Abort(Request[Done]):
+    """Close with SO_LINGER 0: the peer gets a reset (RST), not an orderly close."""
+
+    op = "abort"
+    group: str
+    connections: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Close(Request[Done]):
+    op = "close"
+    group: str
+
+
+@dataclass(frozen=True)
+class RecordStart(Request[RecordStarted]):
+    """A recording listener: notes each client's four-tuple and bytes, and holds every
+    connection (no echo) until `expected` are connected at once or `barrier_timeout`
+    passed; then echoes until each client closes, for at most `idle_timeout`."""
+
+    op = "record_start"
+    expected: int
+    barrier_timeout: float
+    idle_timeout: float
+    host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class RecordRelease(Request[Done]):
+    """Let the recorder echo now: the caller knows the barrier can no longer be met."""
+
+    op = "record_release"
+    recorder: str
+
+
+@dataclass(frozen=True)
+class RecordResult(Request[Recording]):
+    op = "record_result"
+    recorder: str
+    timeout: float
+
+
+REQUESTS: dict[str, type[Request]] = {
+    kind.op: kind for kind in (Hello, ReadSocketTable, ReadListeners, ReadCounters, Open,
+                               Send, Read, Exchange, HalfClose, AwaitEnd, Abort, Close,
+                               RecordStart, RecordRelease, RecordResult)}
+
+
+# --- the wire ------------------------------------------------------------------------
+
+
+def to_wire(value: Any) -> Any:
+    """A message as JSON-ready data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1")
+    if isinstance(value, list | tuple):
+        return [to_wire(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_wire(item) for key, item in value.items()}
+    return value
+
+
+def from_wire(kind: Any, data: Any) -> Any:
+    """Rebuild a value of type `kind` (a dataclass or a type hint) from `to_wire` data."""
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        return kind(**{f.name: from_wire(hints[f.name], data[f.name])
+                       for f in dataclasses.fields(kind) if f.init and f.name in data})
+    origin, arguments = typing.get_origin(kind), typing.get_args(kind)
+    if kind is bytes:
+        return data.encode("latin-1")
+    if origin is tuple:
+        if len(arguments) == 2 and arguments[1] is Ellipsis:
+            return tuple(from_wire(arguments[0], item) for item in data)
+        return tuple(from_wire(a, item) for a, item in zip(arguments, data, strict=True))
+    if origin is dict:
+        return {key: from_wire(arguments[1], item) for key, item in data.items()}
+    if origin in (typing.Union, types.UnionType):
+        if data is None:
+            return None
+        return from_wire(next(a for a in arguments if a is not type(None)), data)
+    if kind is float and isinstance(data, int):
+        return float(data)
+    return data

@@ -1,0 +1,83 @@
+"""What a protocol module provides: one round of request and reply on every connection
+of a group, each reply judged.
+
+A round's outcome per connection, in the words every report uses:
+  answered   the right reply, on the right connection
+  misrouted  the reply meant for ANOTHER connection of the group came back here
+  wrong      a reply came back, but not the one expected
+  closed     the server closed the connection instead of replying
+  reset      the connection was reset
+  send-failed  the request could not be sent (closed or reset before)
+  timed-out  no (complete) reply within the round's deadline
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..grading.connections import ConnectionGroup
+
+OUTCOMES = ("answered", "misrouted", "wrong", "closed", "reset", "send-failed", "timed-out")
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One connection's part of a round."""
+
+    connection: int
+    local: tuple[str, int]  # the connection's own (client) end
+    outcome: str  # one of OUTCOMES
+    sent: str  # what it sent, as a student reads it
+    received: str  # what came back (shortened), or the error
+
+
+@dataclass(frozen=True)
+class Round:
+    number: int
+    answers: tuple[Answer, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for answer in self.answers:
+            counts[answer.outcome] += 1
+        return counts
+
+    @property
+    def answered(self) -> int:
+        return self.counts["answered"]
+
+    @property
+    def not_answered(self) -> list[int]:
+        return [a.connection for a in self.answers if a.outcome != "answered"]
+
+    def examples(self, limit: int = MAX_EXAMPLES) -> list[Answer]:
+        return [a for a in self.answers if a.outcome != "answered"][:limit]
+
+
+def examples(rounds: Iterable[Round], limit: int = MAX_EXAMPLES) -> list[dict]:
+    """The first unanswered connections of some rounds, as evidence."""
+    found = [{"round": r.number, "connection": a.connection, "local": list(a.local),
+              "outcome": a.outcome, "sent": a.sent, "received": a.received}
+             for r in rounds for a in r.examples(limit)]
+    return found[:limit]
+
+
+class Protocol(abc.ABC):
+    """A request-and-reply protocol as the server checks drive it."""
+
+    name: str
+    incomplete: str = "the reply was incomplete"  # said of a reply cut short
+
+    @abc.abstractmethod
+    async def round(self, group: ConnectionGroup, number: int, timeout: float,
+                    order_seed: int | None = None) -> Round:
+        """Every connection of `group` sends its own request and reads its reply, within
+        `timeout`. With `order_seed` the requests go out one at a time in a shuffled
+        order (reproducible from the seed), so connections that share a source IP
+        interleave; otherwise all at once."""
