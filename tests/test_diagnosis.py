@@ -515,3 +515,15 @@ def test_docker_exec_not_found():
               'exec: "socat": executable file not found in $PATH: unknown\n')
     found = diagnose(127, stderr, role="server")
     assert found.kind == "command-not-found" and "`socat`" in found.hint
+
+
+@pytest.mark.parametrize(("stderr", "exit_code", "kind"), [
+    ("sh: 1: exec: ./echo_server: not found", 127, "command-not-found"),
+    ("sh: 1: exec: ./server: Permission denied", 2, "not-executable"),
+])
+def test_the_docker_backends_exec_wrapper_is_seen_through(stderr, exit_code, kind):
+    # The Docker backend runs a simple command as `exec COMMAND` so that signals reach
+    # the student's program; dash then names `exec` in its message.
+    found = diagnose(exit_code, stderr + "\n", role="server")
+    assert found.kind == kind
+    assert "./" in found.hint

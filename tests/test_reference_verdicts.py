@@ -163,7 +163,10 @@ def test_correct_server_closes_and_the_clients_keep_time_wait(graded):
 
 def test_output_mistake_does_not_hide_the_fixed_port(graded):
     report = graded("python", "prefix-fixed-port-client")
-    assert "text added" in report.check("client-echo").summary
+    # Alone in a fresh pod it shows the prefix; on the local backend, within a minute of
+    # an earlier grading, its port is still in TIME_WAIT and it cannot connect at all.
+    echo = report.check("client-echo").summary
+    assert "text added" in echo or "Address already in use" in echo, echo
     ports = report.check("client-ephemeral-ports")
     assert "fixed source port" in ports.summary
     assert "bind()" in ports.hint

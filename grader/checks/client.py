@@ -132,13 +132,17 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
                f"connection until all {count} had arrived (or {ctx.params['barrier_timeout']:.0f}"
                f" s passed). Source ports seen: {ports or 'none'}."]
     if ends:
-        details.append(f"{counted(len(ends), 'copy')} failed, e.g. it {ends[0].headline}")
+        details.append(f"{counted(len(ends), 'copy', 'copies')} failed, e.g. it "
+                       f"{ends[0].headline}")
         details += [f"    {line}" for line in ends[0].lines]
     fixed = bool(common) and common[0][0] in FIXED_PORT_KINDS
     hint = FIXED_PORT_HINT
-    if fixed or len(distinct) < len(ports):
+    if (fixed or len(distinct) < len(ports)) and ports:
         summary = (f"{count} clients at once: only {len(distinct)} distinct source port(s) "
-                   f"({', '.join(map(str, distinct[:4])) or 'none'}): a fixed source port")
+                   f"({', '.join(map(str, distinct[:4]))}): a fixed source port")
+    elif fixed:
+        summary = (f"none of {count} clients could connect: each {ends[0].headline}: a "
+                   "fixed source port")
     elif outside:
         summary = (f"source ports {outside[:4]} are outside the ephemeral range {range_text}: "
                    "your client chooses its own port")
@@ -182,9 +186,11 @@ async def client_reply_routing(ctx: CheckContext) -> Outcome:
                       "meant for another client", evidence=evidence, hint=hint,
                       details=tuple(evidence["examples"]))
     if len(connected) < 2:
-        return inconclusive(f"only {counted(len(connected), 'copy')} of your client connected "
-                            "while the others ran, so no reply could reach the wrong copy "
-                            "(see client-ephemeral-ports)", evidence=evidence)
+        how_many = ("none of the copies" if not connected
+                    else f"only {counted(len(connected), 'copy', 'copies')}")
+        return inconclusive(f"{how_many} of your client connected while the others ran, so "
+                            "no reply could reach the wrong copy (see client-ephemeral-ports)",
+                            evidence=evidence)
     if incomplete:
         index, missing = incomplete[0]
         return failed(f"{len(incomplete)} of {len(connected)} concurrent clients did not print "
@@ -224,7 +230,11 @@ async def end_to_end(ctx: CheckContext) -> Outcome:
         hint = ("Each passed on its own against the grader: look at what your server does "
                 "with a client that sends many lines on one connection.")
     summary = seen.problem
-    if completed.exit_code not in (0, None) and seen.kind != "exit":
+    if seen.kind == "timed-out" and printed == len(lines):
+        summary = (f"all {len(lines)} lines came back, but the conversation never ended: "
+                   f"your client waited {completed.duration:.0f} s for your server to close "
+                   "the connection after its input ended")
+    elif completed.exit_code not in (0, None) and seen.kind != "exit":
         summary += f"; your client {end.headline}"
     return failed(summary, evidence=evidence, details=_printed(completed, end), hint=hint)
 

@@ -128,6 +128,6 @@ def what_went_wrong(rounds: list[Round], timeout: float, incomplete: str) -> str
     return text
 
 
-def counted(number: int, noun: str) -> str:
-    """'1 connection', '2 connections'."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+def counted(number: int, noun: str, plural: str = "") -> str:
+    """'1 connection', '2 connections' ('1 copy', '2 copies' with the plural given)."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"

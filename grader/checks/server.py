@@ -37,7 +37,7 @@ def start_problem(start: ServerStart) -> StartProblem:
         if start.exit_code == 0:
             hint += (" Stay in the foreground: a server that forks into the background "
                      "(daemonizes) and exits looks, to us, like a server that stopped.")
-        return StartProblem(f"{end.headline} (after {start.seconds:.2f} s)", end.lines, hint,
+        return StartProblem(f"{end.headline}, after {start.seconds:.2f} s", end.lines, hint,
                             bool(end.hint))
     if start.other_listeners:
         return StartProblem(
