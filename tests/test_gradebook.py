@@ -161,6 +161,11 @@ def test_roster_columns_are_matched_loosely_and_lms_exports_work(tmp_path):
     entry = loaded.entries[0]
     assert (entry.get("name"), entry.get("canvas_id"), entry.get("sis_login_id")) == (
         "Liddell, Alice", "1001", "aliddell")
+    multiline = tmp_path / "notes.csv"
+    multiline.write_text('student_id,name,notes\nalice,Alice,"two\nlines"\nbob,,\n'
+                         ',Nobody,\n')
+    with pytest.raises(InputError, match="line 5: no student_id"):
+        load_roster(multiline)
     moodle = tmp_path / "moodle.csv"
     moodle.write_text("First name,Last name,Email address,student-id\nAlice,Liddell,"
                       "alice@example.edu,alice\n")
@@ -233,7 +238,7 @@ def test_command_writes_the_file_and_lists_who_is_not_in_it(results, tmp_path, c
     assert target.read_text() == (DATA / "canvas-expected.csv").read_text()
     assert "7 students of the roster, 3 graded, 1 without a submission (empty), " \
            "3 not graded (empty)" in captured.out
-    assert "warning: 1 graded submission(s) not on the roster, so not in the file: zed" \
+    assert "warning: 1 submission(s) not on the roster, so not in the file: zed" \
         in captured.err
     assert "carol (no server found" in captured.err
 

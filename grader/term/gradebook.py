@@ -74,8 +74,8 @@ class GradebookExport:
         """One line each, for a terminal."""
         lines = []
         if self.unlisted:
-            lines.append(f"{len(self.unlisted)} graded submission(s) not on the roster, "
-                         f"so not in the file: {listing(self.unlisted)}")
+            lines.append(f"{len(self.unlisted)} submission(s) not on the roster, so not "
+                         f"in the file: {listing(self.unlisted)}")
         if self.ungraded:
             lines.append(f"{len(self.ungraded)} student(s) left empty, not graded: "
                          + listing([f"{s} ({why})" for s, why in self.ungraded]))

@@ -21,6 +21,7 @@ skipped. Which identifiers each LMS needs is checked by the export (gradebook.py
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,13 +81,14 @@ def load_roster(path: Path | str) -> Roster:
         raise InputError(path, "no such roster file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read the roster: {exc}") from None
-    rows = list(csv.reader(text.splitlines()))
-    if not rows:
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
         raise InputError(path, "the roster is empty: it needs a header row with student_id")
     columns: dict[str, int] = {}
     parts: dict[str, int] = {}
-    for index, header in enumerate(rows[0]):
-        key = _key(header)
+    for index, title in enumerate(header):
+        key = _key(title)
         name = next((f for f in FIELDS if f.replace("_", "") == key), ALIASES.get(key, ""))
         if name and name not in columns:
             columns[name] = index
@@ -94,10 +96,11 @@ def load_roster(path: Path | str) -> Roster:
             parts[key] = index
     if "student_id" not in columns:
         raise InputError(path, "the roster has no student_id column (the batch's student "
-                         f"ids); its columns: {', '.join(rows[0]) or 'none'}")
+                         f"ids); its columns: {', '.join(header)}")
     entries: list[RosterEntry] = []
     seen: dict[str, int] = {}
-    for line, row in enumerate(rows[1:], start=2):
+    for row in reader:
+        line = reader.line_num  # where the row ends: a quoted cell may hold line breaks
         if not any(cell.strip() for cell in row):
             continue
 
@@ -111,7 +114,8 @@ def load_roster(path: Path | str) -> Roster:
         if not student:
             if any(CANVAS_POINTS_ROW in c for c in row):
                 continue  # the row under a Canvas export's header, not a student
-            raise InputError(path, f"line {line}: no student_id")
+            raise InputError(path, f"line {line}: no student_id (give every student "
+                             "the batch's id for them, or delete the row)")
         if student in seen:
             raise InputError(path, f"line {line}: student_id {student!r} is already on "
                              f"line {seen[student]}")
