@@ -37,6 +37,7 @@ other commands:
   grade batch DIR --out R  grade a whole class (see grade batch --help)
   grade init-ci            write a GitHub Actions workflow into a student repository
   grade export gradescope  write a Gradescope autograder zip
+  grade export gradebook   a batch's grades for Canvas, Moodle or CSV (see grade export -h)
 
 exit status: 0 when the score reaches --fail-under (default: the full score),
 1 when it does not, 2 for bad input or an unusable backend, 130 when interrupted.

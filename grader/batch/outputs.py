@@ -1,7 +1,8 @@
 """The class-wide outputs, made again from every stored result at the end of each run:
 
 - grades.csv: one row per student (student, status, score, max_score, the points of each
-  check in the assignment's order, reason);
+  check in the assignment's order, reason); a text cell that a spreadsheet would run as a
+  formula (a student id from a folder named `=cmd|...`) starts with an apostrophe;
 - summary.json: counts, per quiz concept the share of students who showed it, the most
   common failing checks, the distribution of scores;
 - report.html: the same as a page that needs nothing but itself (inline SVG charts, no
@@ -21,6 +22,7 @@ from urllib.parse import quote
 
 from ..concepts import CONCEPTS
 from ..loading.assignment import Assignment
+from ..report.common import csv_text
 from ..results import ConceptStatus, Status
 from .records import FEEDBACK, StudentResult, write_atomically
 
@@ -53,13 +55,13 @@ def gradebook(assignment: Assignment, results: list[StudentResult]) -> str:
     for result in results:
         report = result.report
         if report is None:
-            writer.writerow([result.student, result.status, "", "", *[""] * len(ids),
-                             result.reason])
+            writer.writerow([csv_text(result.student), result.status, "", "",
+                             *[""] * len(ids), csv_text(result.reason)])
             continue
         points = {c.id: _number(c.points) for c in report.checks}
-        writer.writerow([result.student, result.status, _number(report.score),
+        writer.writerow([csv_text(result.student), result.status, _number(report.score),
                          _number(report.max_score), *[points.get(i, "") for i in ids],
-                         result.reason])
+                         csv_text(result.reason)])
     return out.getvalue()
 
 

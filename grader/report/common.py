@@ -1,5 +1,6 @@
 """What several renderers say the same way: which quiz sections a report has, the total
-line's parts, and a check's feedback as plain text. Each renderer only lays these out."""
+line's parts, a check's feedback as plain text, and a CSV text cell a spreadsheet will not
+run. Each renderer only lays these out."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ GRADER_ERROR_NOTE = ("This is a problem in the grader, not in your code: it cost
                      "points only until it is fixed. Please report it with the JSON report "
                      "(--json).")
 OTHER = "other"  # the group of checks that evidence no quiz concept
+# A spreadsheet opening a CSV runs a cell that starts with one of these as a formula
+# (OWASP, "CSV Injection"): student ids come from folder and archive names, names from
+# a roster, neither is ours to trust.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,13 @@ def total_parts(report: GradeReport) -> list[str]:
 
 def number(value: float) -> str:
     return f"{value:g}"
+
+
+def csv_text(value: str) -> str:
+    """A text cell for a CSV file that a spreadsheet shows as text, never runs: one that
+    would start a formula gets a leading apostrophe (OWASP's advice). Numbers the grader
+    writes itself (scores) are not text cells and do not go through this."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def points(result: CheckResult) -> str:
