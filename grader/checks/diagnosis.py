@@ -54,7 +54,9 @@ class Diagnosis:
 
 _SHELL = r"(?:\S*/)?(?:sh|bash|dash|ash|zsh|ksh|mksh|busybox)(?:: line \d+|: \d+)?"
 _LAUNCH = (
-    ("command-not-found", re.compile(rf"^{_SHELL}: (?:exec: )?(?P<command>[^:]+): (?:command )?not found$")),
+    # dash names `exec` where the Docker backend runs a simple command as `exec COMMAND`
+    ("command-not-found", re.compile(
+        rf"^{_SHELL}: (?:exec: )?(?P<command>[^:]+): (?:command )?not found$")),
     ("command-not-found", re.compile(
         r"^\S+(?:: line \d+)?: (?P<command>[^:]+): command not found$")),
     ("command-not-found", re.compile(
@@ -63,7 +65,8 @@ _LAUNCH = (
     ("command-not-found/interpreter", re.compile(  # the #! line names a missing program
         r"^(?:\S*/)?env: ['‘\"]?(?P<command>[^'’\"]+?)['’\"]?: No such file or directory$")),
     ("command-not-found", re.compile(r'exec: "?(?P<command>[^":]+)"?: executable file not found')),
-    ("not-executable", re.compile(rf"^{_SHELL}: (?:exec: )?(?P<command>[^:]+): Permission denied$")),
+    ("not-executable", re.compile(
+        rf"^{_SHELL}: (?:exec: )?(?P<command>[^:]+): Permission denied$")),
     ("not-executable", re.compile(r'exec: "?(?P<command>[^":]+)"?: permission denied')),
     ("not-executable/exec-format", re.compile(
         r"^\S+(?:: line \d+)?: (?P<command>[^:]+): cannot execute binary file(?:: .*)?$")),
