@@ -19,6 +19,7 @@ import pytest
 from grader import load_assignment
 from grader.batch.records import StudentResult, save_result, student_folder
 from grader.cli import main
+from grader.concepts import CONCEPTS
 from grader.errors import GraderError, InputError
 from grader.report.common import csv_text
 from grader.results import BuildResult, CheckResult, GradeReport, Status
@@ -27,6 +28,7 @@ from grader.term import export_gradebook, load_roster
 DATA = Path(__file__).parent / "data" / "gradebook"
 ROSTER = DATA / "roster.csv"
 PLANNED = load_assignment("echo").checks
+CONCEPT_IDS = [item.id for item in CONCEPTS]
 
 
 def _report(student: str, statuses: dict[str, Status] | None = None,
@@ -45,7 +47,7 @@ def _report(student: str, statuses: dict[str, Status] | None = None,
 
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
-    """alice 80 (Q2 not shown), bob 100, carol could not be graded, dave never submitted,
+    """alice 82 (Q2 partly shown), bob 100, carol could not be graded, dave never submitted,
     erin's build failed, frank's grading did not finish, mallory 90 (Q1 and Q3 partly
     shown), zed graded but not on the roster."""
     out = tmp_path / "results"
@@ -99,15 +101,17 @@ def test_missing_zero_never_turns_an_error_into_a_zero(results):
     rows = _rows(export_gradebook(results, load_roster(ROSTER), "csv", missing="zero",
                                   concepts=True).text)
     header, body = rows[0], {row[0]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
-    assert header[-5:] == ["Q1", "Q2", "Q3", "Q4", "Q5"]
+    assert header[-len(CONCEPT_IDS):] == CONCEPT_IDS
     assert (body["dave"]["score"], body["dave"]["status"], body["dave"]["Q1"]) == (
         "0", "missing", "0")
     for student in ("carol", "erin", "frank"):
         assert body[student]["score"] == "" and body[student]["Q1"] == ""
     assert body["erin"]["status"] == "error" and body["frank"]["status"] == "pending"
-    assert (body["alice"]["score"], body["alice"]["max_score"]) == ("80", "100")
+    restart = next(p.points for p in PLANNED if p.check.id == "server-restart")
+    assert (body["alice"]["score"], body["alice"]["max_score"]) == (f"{100 - restart:g}", "100")
+    # Q2 is partly shown: the restart failed, closing connections (lifecycle) passed.
     assert [body["alice"][q] for q in ("Q1", "Q2", "Q3", "Q4", "Q5")] == [
-        "1", "0", "1", "1", "1"]
+        "1", "0.5", "1", "1", "1"]
     assert [body["mallory"][q] for q in ("Q1", "Q3")] == ["0.5", "0.5"]
 
 
@@ -145,7 +149,7 @@ def test_moodle_file_is_what_moodle_reads(results):
     grades = [cell for row in students for cell in row[4:]]
     assert all(re.fullmatch(r"\d+(\.\d+)?|", cell) for cell in grades)
     assert header[3:5] == ["Full name", "echo"]
-    assert [h.split(" ")[1] for h in header[5:]] == ["Q1", "Q2", "Q3", "Q4", "Q5"]
+    assert [h.split(" ")[1] for h in header[5:]] == CONCEPT_IDS
 
 
 # --- the roster ---------------------------------------------------------------------------
