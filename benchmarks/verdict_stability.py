@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from grader.batch import BatchOptions, run_batch  # noqa: E402
 from grader.errors import GraderError  # noqa: E402
-from grader.loading.assignment import load_assignment  # noqa: E402
+from grader.assignments import load_assignment  # noqa: E402
 from grader.pod import choose_backend  # noqa: E402
 from tests.conftest import REFERENCE, compose_reference  # noqa: E402
 from tests.test_hostile import CASES, HOSTILE, SMALL_PARAMS, _prepare  # noqa: E402
@@ -71,7 +71,7 @@ def hostile_assignment(folder: Path) -> Path:
             continue  # replaced above
         else:
             lines.append(line)
-    folder.mkdir(parents=True)
+    shutil.copytree(REPO / "assignments" / "echo", folder)  # its checks.py and handout too
     (folder / "assignment.toml").write_text("\n".join(lines) + "\n")
     return folder
 
@@ -123,7 +123,8 @@ def grade_class(submissions: Path, assignment_path: Path, backend: str,
 
 
 def compare(graded: dict[str, dict[str, str] | str], names: dict[str, str]) -> list[str]:
-    """One line per (submission, check) whose status differed between runs."""
+    """One line per grading that could not finish, and per (submission, check) whose
+    status differed between runs."""
     seen: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for student, statuses in graded.items():
         name = names[student]
@@ -132,7 +133,8 @@ def compare(graded: dict[str, dict[str, str] | str], names: dict[str, str]) -> l
             continue
         for check, status in statuses.items():
             seen[name][check].add(status)
-    changed = []
+    changed = [f"{student}: the grading itself ended in {statuses}"
+               for student, statuses in sorted(graded.items()) if isinstance(statuses, str)]
     for name in sorted(seen):
         for check, statuses in sorted(seen[name].items()):
             if len(statuses) > 1:
@@ -174,9 +176,10 @@ def main() -> int:
                 changed = compare(graded, names)
                 any_changed |= bool(changed)
                 print(f"  {len(graded)} gradings in {time.monotonic() - started:.0f} s: "
-                      f"{len(changed)} check(s) changed status between runs")
+                      f"{len(changed)} problem(s): a status that changed between runs, or "
+                      "a grading that ended in an error")
                 for line in changed:
-                    print(f"    CHANGED {line}")
+                    print(f"    {line}")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return 1 if any_changed else 0

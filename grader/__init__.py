@@ -12,9 +12,10 @@ The public interface:
     print(report.score, report.max_score)
 """
 
+from .assignments import load_assignment
 from .errors import BackendUnavailable, GraderError, InputError
 from .grading.runner import grade
-from .loading.assignment import Assignment, load_assignment
+from .loading.assignment import Assignment
 from .loading.submission import Submission, load_submission
 from .pod import choose_backend
 from .results import CheckResult, ConceptStatus, GradeReport, Status

@@ -12,11 +12,12 @@ from pathlib import Path
 import trio
 
 from .arguments import positive_int
+from .assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from .batch.command import run_batch_command
 from .errors import GraderError
 from .grading.runner import grade
 from .integrations.commands import run_export, run_init_ci
-from .loading.assignment import DEFAULT_ASSIGNMENT, Assignment, bundled_names, load_assignment
+from .loading.assignment import Assignment
 from .loading.submission import load_submission
 from .pod import BACKENDS, choose_backend
 from .report import FILE_FORMATS, github, markdown, terminal
@@ -139,18 +140,22 @@ def _write_atomically(target: Path, text: str) -> None:
 
 def run_concepts(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="grade concepts",
-                                     description="The ports quiz's ideas, in the project's "
-                                     "words, and the checks that show each.")
-    parser.add_argument("concept", nargs="?", help="one of Q1..Q5 (default: all)")
+                                     description="An assignment's ideas (for the bundled "
+                                     "ones: the ports quiz's), in the project's words, and "
+                                     "the checks that show each.")
+    parser.add_argument("concept", nargs="?", help="one concept's id, e.g. Q2 (default: all)")
+    parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, metavar="NAME|PATH",
+                        help="whose concepts (default: %(default)s)")
     args = parser.parse_args(argv)
-    page = terminal.concepts_page()
+    assignment = load_assignment(args.assignment)
+    catalogue = assignment.concepts
     if args.concept:
-        wanted = args.concept.upper()
-        blocks = [b for b in page.split("\n\n") if b.startswith(wanted + " ")]
-        if not blocks:
-            raise GraderError(f"no concept {args.concept!r}: choose one of Q1, Q2, Q3, Q4, Q5")
-        page = blocks[0] + "\n"
-    print(page, end="")
+        catalogue = tuple(c for c in catalogue if c.id.lower() == args.concept.lower())
+        if not catalogue:
+            known = ", ".join(c.id for c in assignment.concepts)
+            raise GraderError(f"no concept {args.concept!r} in {assignment.name}: choose one "
+                              f"of {known}")
+    print(terminal.concepts_page(catalogue, (p.check for p in assignment.checks)), end="")
     return EXIT_OK
 
 

@@ -1,7 +1,8 @@
-"""The concept catalogue: the ports quiz's questions, in the project's own words.
+"""The built-in concept catalogue: the ports quiz's questions, in the project's own words.
 
-Checks name the concepts they evidence by id; reports use this catalogue to explain a
-verdict in terms of the idea behind it.
+Checks name the concepts they evidence by id. An assignment grades with this catalogue
+unless its folder declares its own concepts (concepts.toml) beside it; every report
+carries the catalogue it was graded with, to explain each verdict by the idea behind it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ class Concept:
     question: str
     idea: str
 
+    def to_json(self) -> dict:
+        return {"id": self.id, "title": self.title, "question": self.question,
+                "idea": self.idea}
 
-CONCEPTS: tuple[Concept, ...] = (
+
+BUILT_IN: tuple[Concept, ...] = (
     Concept(
         "Q1",
         "A connection is its four-tuple",
@@ -80,8 +85,4 @@ CONCEPTS: tuple[Concept, ...] = (
     ),
 )
 
-BY_ID = {concept.id: concept for concept in CONCEPTS}
-
-
-def concept(concept_id: str) -> Concept:
-    return BY_ID[concept_id]
+BY_ID = {concept.id: concept for concept in BUILT_IN}

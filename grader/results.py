@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .concepts import BUILT_IN, Concept
+
 
 class Status(StrEnum):
     PASS = "pass"
@@ -104,6 +106,7 @@ class GradeReport:
     duration: float = 0.0
     notices: tuple[str, ...] = ()
     phases: Mapping[str, float] = field(default_factory=dict)  # seconds: pod_start, build, ...
+    catalogue: tuple[Concept, ...] = BUILT_IN  # the concepts it was graded with, in order
 
     @property
     def score(self) -> float:
@@ -125,11 +128,14 @@ class GradeReport:
 
     @property
     def concepts(self) -> tuple[ConceptResult, ...]:
-        from .concepts import CONCEPTS
+        return tuple(concept_result(item.id, item.title, self.checks)
+                     for item in self.catalogue)
 
-        return tuple(
-            concept_result(concept.id, concept.title, self.checks) for concept in CONCEPTS
-        )
+    def concept(self, concept_id: str) -> Concept:
+        for item in self.catalogue:
+            if item.id == concept_id:
+                return item
+        raise KeyError(concept_id)
 
     def to_json(self) -> dict:
         return {
@@ -144,6 +150,7 @@ class GradeReport:
             "builds": [b.to_json() for b in self.builds],
             "notices": list(self.notices),
             "phases": dict(self.phases),
+            "catalogue": [item.to_json() for item in self.catalogue],
         }
 
     @classmethod
@@ -157,6 +164,8 @@ class GradeReport:
             duration=data.get("duration", 0.0),
             notices=tuple(data.get("notices", ())),
             phases=data.get("phases", {}),
+            catalogue=(tuple(Concept(**item) for item in data["catalogue"])
+                       if "catalogue" in data else BUILT_IN),
         )
 
 

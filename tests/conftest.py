@@ -50,7 +50,7 @@ def write_submission(tmp_path):
 def docker_backend_or_skip():
     """The Docker backend for the tests. Without a daemon: skipped locally, a failure in
     CI (CI=true), where the Docker tests are required."""
-    from grader.loading.assignment import load_assignment
+    from grader.assignments import load_assignment
     from grader.pod.docker import DockerBackend, docker_unreachable_reason
 
     reason = docker_unreachable_reason()

@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from grader import InputError, load_assignment, load_submission
+from grader.assignments import BUNDLED
 from grader.cli import main
-from grader.loading.assignment import BUNDLED
 
 SERVER = "print('server')\n"
 CLIENT = "print('client')\n"
@@ -23,14 +23,14 @@ def echo():
 def test_defaults_pick_python_files(write_submission, echo):
     submission = load_submission(write_submission({"server.py": SERVER, "client.py": CLIENT}),
                                  echo)
-    assert submission.server.run == "python3 server.py {port}"
-    assert submission.client.run == "python3 client.py {host} {port}"
+    assert submission.program("server").run == "python3 server.py {port}"
+    assert submission.program("client").run == "python3 client.py {host} {port}"
     assert submission.builds == []
 
 
 def test_makefile_builds_once_for_both_roles(write_submission, echo):
     submission = load_submission(write_submission({"Makefile": "all:\n"}), echo)
-    assert submission.server.run == "./server {port}"
+    assert submission.program("server").run == "./server {port}"
     assert submission.builds == [("server", "make")]
 
 
@@ -38,8 +38,9 @@ def test_manifest_overrides_defaults(write_submission, echo):
     folder = write_submission({"grade.toml": '[server]\nbuild = "gcc -o s s.c"\n'
                                'run = "./s {port}"\n[client]\nrun = "./c {host} {port}"\n'})
     submission = load_submission(folder, echo)
-    assert (submission.server.build, submission.server.source) == ("gcc -o s s.c", "grade.toml")
-    assert submission.client.run == "./c {host} {port}"
+    server = submission.program("server")
+    assert (server.build, server.source) == ("gcc -o s s.c", "grade.toml")
+    assert submission.program("client").run == "./c {host} {port}"
 
 
 @pytest.mark.parametrize(("files", "message"), [

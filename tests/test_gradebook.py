@@ -19,7 +19,6 @@ import pytest
 from grader import load_assignment
 from grader.batch.records import StudentResult, save_result, student_folder
 from grader.cli import main
-from grader.concepts import CONCEPTS
 from grader.errors import GraderError, InputError
 from grader.report.common import csv_text
 from grader.results import BuildResult, CheckResult, GradeReport, Status
@@ -28,7 +27,7 @@ from grader.term import export_gradebook, load_roster
 DATA = Path(__file__).parent / "data" / "gradebook"
 ROSTER = DATA / "roster.csv"
 PLANNED = load_assignment("echo").checks
-CONCEPT_IDS = [item.id for item in CONCEPTS]
+CONCEPT_IDS = [item.id for item in load_assignment("echo").concepts]
 
 
 def _report(student: str, statuses: dict[str, Status] | None = None,

@@ -7,7 +7,7 @@ import dataclasses
 import trio
 
 from grader import Status, grade, load_assignment, load_submission
-from grader.checks import check, inconclusive, passed
+from grader.api import check, inconclusive, passed
 from grader.loading.assignment import PlannedCheck
 from grader.pod import LocalBackend
 

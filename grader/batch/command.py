@@ -11,8 +11,8 @@ from pathlib import Path
 import trio
 
 from ..arguments import positive_int
+from ..assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from ..errors import GraderError
-from ..loading.assignment import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from ..pod import BACKENDS, choose_backend
 from .discover import MAX_BYTES, MAX_FILES
 from .progress import PlainProgress, RichProgress

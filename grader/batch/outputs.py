@@ -20,7 +20,6 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-from ..concepts import CONCEPTS
 from ..loading.assignment import Assignment
 from ..report.common import csv_text
 from ..results import ConceptStatus, Status
@@ -69,7 +68,7 @@ def summarize(assignment: Assignment, results: list[StudentResult]) -> dict:
     reports = [r.report for r in results if r.report is not None]
     statuses = Counter(r.status for r in results)
     concepts = {}
-    for item in CONCEPTS:
+    for item in assignment.concepts:
         counts = Counter(str(c.status) for report in reports for c in report.concepts
                          if c.id == item.id)
         shown = counts.get(str(ConceptStatus.SHOWN), 0)

@@ -28,9 +28,9 @@ from collections.abc import Sequence
 
 import trio
 
+from ..assignments import load_assignment
 from ..errors import GraderError, InputError
 from ..grading.runner import grade
-from ..loading.assignment import load_assignment
 from ..loading.submission import load_submission
 from ..pod import choose_backend
 from ..results import GradeReport

@@ -1,26 +1,17 @@
-"""The checks, each a small decorated function (see base.py); CHECKS lists them by id."""
+"""The built-in checks, each a small decorated function (see base.py), protocol-neutral:
+they drive the student's programs through the assignment's protocol. BUILT_IN lists
+them by id; an assignment's own checks live in its folder's checks.py."""
 
-from .base import (
-    Check,
-    CheckFunction,
-    Failure,
-    Outcome,
-    check,
-    failed,
-    inconclusive,
-    passed,
-    scored,
-)
-from .client import client_echo, client_ephemeral_ports, client_reply_routing, end_to_end
+from .base import Check
+from .client import client_ephemeral_ports, client_reply_routing
 from .lifecycle import server_burst, server_lifecycle, server_restart
 from .server import server_concurrency, server_one_port, server_same_ip, server_starts
 
-CHECKS: dict[str, Check] = {
+BUILT_IN: dict[str, Check] = {
     c.id: c
     for c in (server_starts, server_concurrency, server_one_port, server_same_ip,
-              server_burst, server_lifecycle, server_restart, client_echo,
-              client_ephemeral_ports, client_reply_routing, end_to_end)
+              server_burst, server_lifecycle, server_restart, client_ephemeral_ports,
+              client_reply_routing)
 }
 
-__all__ = ["CHECKS", "Check", "CheckFunction", "Failure", "Outcome", "check", "failed",
-           "inconclusive", "passed", "scored"]
+__all__ = ["BUILT_IN"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..pod.base import describe_status
+from ..pod.base import Completed, describe_status
 from .hints import SIGNAL_MEANINGS, hint_for
 from .runtime_errors import Report, read_report
 
@@ -178,6 +178,12 @@ def _launch(lines: list[str]) -> tuple[str, str, str] | None:
                 named = m.groupdict().get("command") or m.groupdict().get("file") or ""
                 return kind, line, named.strip()
     return None
+
+
+def diagnose_run(completed: Completed, role: str) -> Diagnosis:
+    """How a program that ran to completion (or to its deadline) ended."""
+    return diagnose(completed.exit_code, completed.stderr, completed.stdout, role=role,
+                    timed_out=completed.timed_out)
 
 
 def diagnose(exit_code: int | None, stderr: str | bytes, stdout: str | bytes = "", *,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from ..pod.base import Completed, describe_status
@@ -25,13 +24,6 @@ def address_span(addresses: list[str]) -> str:
     if len(addresses) == 1:
         return addresses[0]
     return f"{len(addresses)} source IPs ({addresses[0]} to {addresses[-1]})"
-
-
-def token_lines(prefix: str, count: int) -> list[str]:
-    """Lines a client sends; each unique to this run, so no reply can be guessed."""
-    nonce = secrets.token_hex(3)
-    return [f"{prefix}-{i + 1}-{nonce} the four-tuple tells connections apart"
-            for i in range(count)]
 
 
 def printed_lines(completed: Completed) -> list[str]:
@@ -131,3 +123,16 @@ def what_went_wrong(rounds: list[Round], timeout: float, incomplete: str) -> str
 def counted(number: int, noun: str, plural: str = "") -> str:
     """'1 connection', '2 connections' ('1 copy', '2 copies' with the plural given)."""
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def printed_details(completed: Completed, said: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """What a client printed, as details for the student: its output, and the lines of
+    its error output worth quoting (`said`), else the end of its error output."""
+    shown = []
+    if completed.stdout.strip():
+        shown.append("Your client printed:\n" + tail(completed.stdout))
+    if said:
+        shown.append("It said:\n" + "\n".join(f"    {line}" for line in said))
+    elif completed.stderr.strip():
+        shown.append("On stderr:\n" + tail(completed.stderr))
+    return tuple(shown)

@@ -17,7 +17,7 @@ from ..loading.submission import Submission
 from ..pod.base import Completed, Pod, Program, describe_status
 from ..pod.probe_session import ProbeSession
 from ..probe import messages as m
-from ..protocols import Protocol
+from ..protocols.base import ClientJob, Protocol
 from .connections import ConnectionGroup, open_group
 from .sockets import SocketTable, endpoint
 
@@ -65,10 +65,11 @@ class ServerStart:
 class StudentServer:
     """The student's server in the pod: started, watched until it listens, stopped."""
 
-    def __init__(self, pod: Pod, run_template: str, port: int, limits: Limits) -> None:
+    def __init__(self, pod: Pod, run_template: str, port: int, limits: Limits,
+                 placeholders: Mapping[str, str] | None = None) -> None:
         self.pod = pod
         self.port = port
-        self.command = fill(run_template, port=port)
+        self.command = fill(run_template, port=port, **(placeholders or {}))
         self.limits = limits
         self.program: Program | None = None
         self.last_start: ServerStart | None = None
@@ -138,8 +139,9 @@ _group_numbers = itertools.count(1)
 
 @dataclass
 class CheckContext:
-    """What a check works with: the pod and its probe, the student's server and
-    submission, the protocol of the assignment, the check's parameters and limits."""
+    """What a check works with: the pod and its probe, the student's server (when the
+    assignment has a "server" role) and submission, this grading's protocol, the
+    check's parameters and limits, and what the checks it uses carried."""
 
     pod: Pod
     server: StudentServer
@@ -151,12 +153,27 @@ class CheckContext:
 
     @property
     def probe(self) -> ProbeSession:
+        """The probe itself: `await ctx.probe.call(request)` for any operation of
+        grader.probe.messages."""
         return self.pod.probe
 
-    async def run_client(self, port: int, stdin: bytes, timeout: float,
+    async def run(self, role: str, stdin: bytes, timeout: float, pace: float = 0.0,
+                  **placeholders: object) -> Completed:
+        """Run the student's `role` to its end with `stdin`, killed at `timeout`; its run
+        command gets `placeholders` (with `pace`, stdin goes a line at a time)."""
+        command = fill(self.submission.program(role).run, **placeholders)
+        return await self.pod.run(role, command, stdin, timeout, pace)
+
+    async def start(self, role: str, **placeholders: object) -> Program:
+        """Start the student's `role`; it runs until stopped (or the grading ends)."""
+        return await self.pod.start(role, fill(self.submission.program(role).run,
+                                               **placeholders))
+
+    async def run_client(self, job: ClientJob, *, port: int, timeout: float,
                          pace: float = 0.0) -> Completed:
-        command = fill(self.submission.client.run, host=self.pod.host, port=port)
-        return await self.pod.run("client", command, stdin, timeout, pace)
+        """One run of the student's client, connecting to `port` in the pod."""
+        return await self.run("client", job.stdin, timeout, pace, host=self.pod.host,
+                              port=port, **job.placeholders)
 
     @asynccontextmanager
     async def connections(self, count: int, *, sources: Sequence[str], timeout: float,
@@ -169,3 +186,24 @@ class CheckContext:
                          tuple(sources), timeout, pacing, stall_timeout)
         async with open_group(self.probe, request) as group:
             yield group
+
+    async def record(self, expected: int, barrier_timeout: float,
+                     idle_timeout: float) -> m.RecordStarted:
+        """A recording server for the student's clients (see probe.messages.RecordStart),
+        answering as this grading's protocol says."""
+        replies = self.protocol.replies
+        return await self.probe.call(m.RecordStart(
+            expected, barrier_timeout, idle_timeout, until=replies.until, key=replies.key,
+            table=dict(replies.table), missing=replies.missing, close=replies.close))
+
+    async def release(self, recorder: m.RecordStarted) -> None:
+        """Let the recording server answer now: its barrier can no longer be met."""
+        await self.probe.call(m.RecordRelease(recorder.recorder))
+
+    async def recording(self, recorder: m.RecordStarted, timeout: float) -> m.Recording:
+        """What the recording server saw, once its clients are gone (or `timeout`)."""
+        return await self.probe.call(m.RecordResult(recorder.recorder, timeout))
+
+    async def ephemeral_port_range(self) -> tuple[int, int]:
+        """Where the pod's kernel picks clients' source ports."""
+        return (await self.probe.call(m.Hello())).port_range

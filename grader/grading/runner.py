@@ -18,6 +18,7 @@ from ..checks.base import Failure, Outcome
 from ..loading.assignment import Assignment, PlannedCheck
 from ..loading.submission import Submission
 from ..pod.base import Backend, Pod, describe_status
+from ..protocols.base import Protocol as WireProtocol
 from ..results import BuildResult, CheckResult, GradeReport, Status
 from .context import CheckContext, StudentServer
 
@@ -48,16 +49,21 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
     phases: dict[str, float] = {}
     async with backend.open_pod(str(submission.path), assignment.name) as pod:
         phases["pod_start"] = time.monotonic() - started
+        protocol = assignment.protocol()
+        await protocol.prepare(pod)
         builds = []
         for role, command in submission.builds:
             build = await pod.build(role, command, assignment.limits.build_timeout)
             builds.append(build)
             progress.build_finished(build)
-        server = StudentServer(pod, submission.server.run, await pod.server_port(),
-                               assignment.limits)
+        server = StudentServer(pod, submission.program("server").run
+                               if "server" in submission.programs else "",
+                               await pod.server_port(), assignment.limits,
+                               protocol.placeholders)
         phases["build"] = sum(b.duration for b in builds)
         try:
-            results = await _run_checks(pod, server, submission, assignment, builds, progress)
+            results = await _run_checks(pod, server, submission, assignment, protocol, builds,
+                                        progress)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await server.stop()
@@ -67,7 +73,8 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
     return GradeReport(assignment.name, str(submission.path), pod.backend, tuple(results),
                        tuple(builds), time.monotonic() - started,
                        (*(() if pod.sandboxed else (_NOT_SANDBOXED,)), *pod.notes),
-                       {name: round(seconds, 3) for name, seconds in phases.items()})
+                       {name: round(seconds, 3) for name, seconds in phases.items()},
+                       assignment.concepts)
 
 
 _NOT_SANDBOXED = ("local backend: your programs ran as plain processes on this machine, "
@@ -75,7 +82,7 @@ _NOT_SANDBOXED = ("local backend: your programs ran as plain processes on this m
 
 
 async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
-                      assignment: Assignment, builds: list[BuildResult],
+                      assignment: Assignment, protocol: WireProtocol, builds: list[BuildResult],
                       progress: Progress) -> list[CheckResult]:
     failed_builds = {b.command: b for b in builds if not b.ok}
     results: dict[str, CheckResult] = {}
@@ -101,8 +108,7 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
                               f"({parent.status})")
         else:
             context = CheckContext(pod, server, submission, planned.params, assignment.limits,
-                                   assignment.protocol,
-                                   {p: carried.get(p) for p in check.prerequisites})
+                                   protocol, {p: carried.get(p) for p in check.prerequisites})
             outcome, grader_traceback = await _run_one(planned, context, assignment)
         result = _result(planned, outcome, time.monotonic() - started,
                          grader_traceback if outcome.status is Status.ERROR else "")

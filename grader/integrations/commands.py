@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..loading.assignment import DEFAULT_ASSIGNMENT, load_assignment
+from ..assignments import DEFAULT_ASSIGNMENT, load_assignment
 from ..term.gradebook import FORMATS, MISSING, export_gradebook, save_gradebook
 from ..term.roster import load_roster
 from .github_workflow import write_workflow

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..assignments import bundled_names
 from ..errors import GraderError
-from ..loading.assignment import bundled_names
 
 WORKFLOW_PATH = Path(".github/workflows/grade.yml")
 PLACEHOLDER_URL = "https://github.com/YOUR-COURSE/socket-grader.git"

@@ -1,33 +1,28 @@
-"""Assignments: the protocol, how submissions are built and run by default, which checks
-run with which parameters and points. Bundled ones live in the repository's
-`assignments/` folder; an instructor's own is any folder with an `assignment.toml`."""
+"""Reading an assignment's plan, assignment.toml: its roles and how a submission's
+programs are found, its protocol, which checks run in which order with which points and
+parameters, its limits and its pod.
+
+The reader is handed what a plan may name (`Known`: the checks, concepts and protocols
+of the grader and of the assignment's own folder) and names the file and the key of
+anything that does not fit.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..checks import CHECKS, Check
+from ..concepts import Concept
 from ..errors import InputError
-from ..protocols import PROTOCOLS, EchoProtocol, Protocol
 from .commands import placeholder_problem
 from .tables import Table, read_toml
 
-
-def _bundled_folder() -> Path:
-    """The repository's assignments/ (a checkout or editable install), else the copy an
-    installed wheel puts under <prefix>/share/socket-grader/assignments."""
-    in_repository = Path(__file__).resolve().parents[2] / "assignments"
-    installed = Path(sys.prefix) / "share" / "socket-grader" / "assignments"
-    return in_repository if in_repository.is_dir() or not installed.is_dir() else installed
-
-
-BUNDLED = _bundled_folder()
-DEFAULT_ASSIGNMENT = "echo"
+if TYPE_CHECKING:
+    from ..checks.base import Check
+    from ..protocols.base import Protocol
 
 
 @dataclass(frozen=True)
@@ -37,6 +32,15 @@ class RoleDefault:
     when: tuple[str, ...]  # applies when all these files exist in the submission
     run: str
     build: str | None = None
+
+
+@dataclass(frozen=True)
+class Role:
+    """A program the students hand in: "server", "client", or whatever the plan says."""
+
+    name: str
+    placeholders: tuple[str, ...]  # what its run command must pass: ("host", "port")
+    defaults: tuple[RoleDefault, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,15 +72,25 @@ class DockerSettings:
 
 
 @dataclass(frozen=True)
+class Known:
+    """What a plan may name."""
+
+    checks: Mapping[str, Check]
+    concepts: Mapping[str, Concept]  # in catalogue order
+    protocols: Mapping[str, type[Protocol]]
+
+
+@dataclass(frozen=True)
 class Assignment:
     name: str
     title: str
-    path: Path
-    defaults: Mapping[str, tuple[RoleDefault, ...]]
+    path: Path  # the assignment's folder
+    roles: Mapping[str, Role]
     checks: tuple[PlannedCheck, ...]
+    protocol: type[Protocol]  # one instance of it serves each grading
+    concepts: tuple[Concept, ...]  # those its checks show, in catalogue order
     limits: Limits = field(default_factory=Limits)
     docker: DockerSettings = field(default_factory=DockerSettings)
-    protocol: Protocol = field(default_factory=EchoProtocol)
 
     @property
     def handout(self) -> Path:
@@ -90,63 +104,54 @@ class Assignment:
         return dataclasses.replace(self, checks=checks)
 
 
-def bundled_names() -> list[str]:
-    return sorted(p.parent.name for p in BUNDLED.glob("*/assignment.toml"))
-
-
-def resolve_assignment(name_or_path: str) -> Path:
-    """A bundled assignment's name, or the path of a folder holding assignment.toml."""
-    candidate = Path(name_or_path)
-    if candidate.is_dir():
-        return candidate / "assignment.toml"
-    if candidate.suffix == ".toml" and candidate.exists():
-        return candidate
-    if "/" not in name_or_path and (BUNDLED / name_or_path / "assignment.toml").exists():
-        return BUNDLED / name_or_path / "assignment.toml"
-    names = ", ".join(bundled_names()) or "none"
-    raise InputError(name_or_path, f"no such assignment (bundled: {names}; or give the path "
-                                   "of a folder with an assignment.toml)")
-
-
-def load_assignment(name_or_path: str = DEFAULT_ASSIGNMENT) -> Assignment:
-    path = resolve_assignment(name_or_path)
+def read_assignment(path: Path, known: Known) -> Assignment:
     top = Table(path, read_toml(path))
     name = top.get("name", str, required=True)
     title = top.get("title", str, default=name)
-    protocol_name = top.get("protocol", str, default="echo")
-    if protocol_name not in PROTOCOLS:
-        raise top.error("protocol", f"no such protocol {protocol_name!r} (known: "
-                                    f"{', '.join(PROTOCOLS)})")
-    defaults = _read_defaults(top.table("defaults", required=True))
+    protocol_name = top.get("protocol", str, required=True)
+    if protocol_name not in known.protocols:
+        raise top.error("protocol", f"no protocol named {protocol_name!r} (known: "
+                                    f"{', '.join(known.protocols) or 'none'}; define one in "
+                                    "the folder's checks.py)")
+    roles = _read_roles(top.table("roles", required=True))
     limits = _read_dataclass(top.table("limits"), Limits)
     docker = _read_dataclass(top.table("docker"), DockerSettings)
-    checks = _read_checks(top.table("checks", required=True))
+    checks = _read_checks(top.table("checks", required=True), known, roles)
     top.finish()
-    return Assignment(name, title, path.parent, defaults, checks, limits, docker,
-                      PROTOCOLS[protocol_name])
+    used = {concept for planned in checks for concept in planned.check.concepts}
+    concepts = tuple(item for item in known.concepts.values() if item.id in used)
+    return Assignment(name, title, path.parent, roles, checks,
+                      known.protocols[protocol_name], concepts, limits, docker)
 
 
-def _read_defaults(table: Table) -> dict[str, tuple[RoleDefault, ...]]:
-    defaults = {}
-    for role in ("server", "client"):
-        entries = table.get(role, list, required=True)
-        read = []
-        for index, entry in enumerate(entries):
-            if not isinstance(entry, dict):
-                raise table.error(f"{role}[{index}]", "expected a table with when, run, build")
-            item = Table(table.path, entry, f"{table.where}.{role}[{index}]")
-            when = item.get("when", list, required=True)
-            run = item.get("run", str, required=True)
-            build = item.get("build", str)
-            item.finish()
-            for template, template_role in ((run, role), (build, None)):
-                problem = template and placeholder_problem(template, template_role)
+def _read_roles(table: Table) -> dict[str, Role]:
+    roles = {}
+    for role in table.keys():  # noqa: SIM118 (a Table, not a dict)
+        entry = table.table(role, required=True)
+        assert entry is not None
+        placeholders = tuple(str(p) for p in entry.get("placeholders", list, required=True))
+        defaults = []
+        for index, item in enumerate(entry.get("defaults", list, default=[])):
+            if not isinstance(item, dict):
+                raise entry.error(f"defaults[{index}]", "expected a table with when, run, "
+                                                        "build")
+            default = Table(table.path, item, f"{entry.where}.defaults[{index}]")
+            when = default.get("when", list, required=True)
+            run = default.get("run", str, required=True)
+            build = default.get("build", str)
+            default.finish()
+            for key, template, allowed in (("run", run, placeholders), ("build", build, ())):
+                problem = template and placeholder_problem(template, allowed)
                 if problem:
-                    raise item.error("run" if template_role else "build", problem)
-            read.append(RoleDefault(tuple(str(w) for w in when), run, build))
-        defaults[role] = tuple(read)
+                    raise default.error(key, problem)
+            defaults.append(RoleDefault(tuple(str(w) for w in when), run, build))
+        entry.finish()
+        roles[role] = Role(role, placeholders, tuple(defaults))
     table.finish()
-    return defaults
+    if not roles:
+        raise InputError(table.path, "[roles]: declare at least one role, e.g. "
+                                     '[roles.server] placeholders = ["port"]')
+    return roles
 
 
 def _read_dataclass(table: Table | None, kind: type) -> Any:
@@ -161,13 +166,14 @@ def _read_dataclass(table: Table | None, kind: type) -> Any:
     return kind(**values)
 
 
-def _read_checks(table: Table) -> tuple[PlannedCheck, ...]:
+def _read_checks(table: Table, known: Known, roles: Mapping[str, Role],
+                 ) -> tuple[PlannedCheck, ...]:
     planned = []
     for check_id in table.keys():  # noqa: SIM118 (a Table, not a dict)
-        if check_id not in CHECKS:
-            known = ", ".join(CHECKS)
-            raise table.error(check_id, f"no such check (known checks: {known})")
-        check = CHECKS[check_id]
+        if check_id not in known.checks:
+            raise table.error(check_id, f"no such check (known checks: "
+                                        f"{', '.join(known.checks)})")
+        check = known.checks[check_id]
         entry = table.table(check_id, required=True)
         assert entry is not None
         points = entry.get("points", float, required=True)
@@ -176,6 +182,15 @@ def _read_checks(table: Table) -> tuple[PlannedCheck, ...]:
             value = entry.get(param, type(default))
             params[param] = default if value is None else type(default)(value)
         entry.finish(["points", *check.params])
+        for role in check.needs:
+            if role not in roles:
+                raise table.error(check_id, f"it runs the {role!r} role, which [roles] does "
+                                            f"not declare (declared: {', '.join(roles)})")
+        for concept in check.concepts:
+            if concept not in known.concepts:
+                raise table.error(check_id, f"it shows the concept {concept!r}, which no "
+                                            "concept catalogue defines (built in: the ports "
+                                            "quiz; the folder's own: concepts.toml)")
         planned.append(PlannedCheck(check, float(points), params))
     table.finish()
     _check_dependencies(table, planned)

@@ -1,14 +1,13 @@
-"""Command templates such as "./server {port}": which placeholders each role may use."""
+"""Command templates such as "./server {port}": the placeholders a role's command passes."""
 
 from __future__ import annotations
 
 import string
 
-PLACEHOLDERS = {"server": ("port",), "client": ("host", "port")}
 
-
-def placeholder_problem(template: str, role: str | None) -> str | None:
-    """Why `template` is not a valid command for `role` (None: a build, no placeholders)."""
+def placeholder_problem(template: str, placeholders: tuple[str, ...]) -> str | None:
+    """Why `template` is not a valid command that passes exactly `placeholders` (a build
+    command passes none)."""
     try:
         parsed = [(name, spec, conversion) for _, name, spec, conversion
                   in string.Formatter().parse(template) if name is not None]
@@ -22,20 +21,16 @@ def placeholder_problem(template: str, role: str | None) -> str | None:
             shown += (":" + spec if spec else "") + "}"
             return (f"{shown[:40]} in {template[:80]!r}: write a placeholder plain, as "
                     f"{{{name}}}, with no format spec or conversion")
-    allowed = PLACEHOLDERS.get(role, ()) if role else ()
     for name in sorted(fields):
-        if name not in allowed:
-            expected = " and ".join(f"{{{p}}}" for p in allowed) or "no placeholders"
+        if name not in placeholders:
+            expected = " and ".join(f"{{{p}}}" for p in placeholders) or "no placeholders"
             return f"unknown placeholder {{{name}}} in {template!r} (use {expected})"
-    missing = [p for p in allowed if p not in fields]
+    missing = [p for p in placeholders if p not in fields]
     if missing:
+        example = " ".join(f"{{{p}}}" for p in placeholders)
         return (f"{template!r} never passes {{{missing[0]}}}: the grader chooses the "
-                f"{missing[0]}, e.g. {_example(role)!r}")
+                f"{missing[0]}, e.g. {'./program ' + example!r}")
     return None
-
-
-def _example(role: str | None) -> str:
-    return "./server {port}" if role == "server" else "./client {host} {port}"
 
 
 def fill(template: str, **values: object) -> str:

@@ -304,14 +304,22 @@ class Close(Request[Done]):
 @dataclass(frozen=True)
 class RecordStart(Request[RecordStarted]):
     """A recording listener: notes each client's four-tuple and bytes, and holds every
-    connection (no echo) until `expected` are connected at once or `barrier_timeout`
-    passed; then echoes until each client closes, for at most `idle_timeout`."""
+    connection (no answer) until `expected` are connected at once or `barrier_timeout`
+    passed; then answers until each client closes, for at most `idle_timeout`: it
+    mirrors what arrives, or (with `until`) answers each request read up to `until`
+    with `table[key]` (`key`: a regular expression whose first group is looked up;
+    `missing` when absent), half-closing after the first answer when `close` is set."""
 
     op = "record_start"
     expected: int
     barrier_timeout: float
     idle_timeout: float
     host: str = "127.0.0.1"
+    until: bytes = b""
+    key: bytes = b""
+    table: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    missing: bytes = b""
+    close: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,22 @@
 """The recording server: what the student's clients talk to.
 
 It notes each connection's four-tuple and everything the client sends, and holds every
-connection at a barrier (no echo) until the expected number of clients are connected
-at once, so that concurrent clients really overlap. Then it echoes, like the
-assignment's server, until each client closes.
+connection at a barrier (no answer) until the expected number of clients are connected
+at once, so that concurrent clients really overlap. Then it answers until each client
+closes: it mirrors what arrives, or, given a table, answers each request (read up to a
+delimiter) with the table's entry for the request's key.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 import socket
 from dataclasses import dataclass, field
 
 import trio
 
-from .messages import RecordedConnection, Recording
+from .messages import RecordedConnection, Recording, RecordStart
 
 MAX_RECORDED = 256 * 1024
 
@@ -28,9 +31,10 @@ class Recorded:
 
 
 class Recorder:
-    def __init__(self, expected: int, barrier_timeout: float) -> None:
-        self.expected = expected
-        self.barrier_timeout = barrier_timeout
+    def __init__(self, request: RecordStart) -> None:
+        self.expected = request.expected
+        self.barrier_timeout = request.barrier_timeout
+        self.rules = request
         self.connections: list[Recorded] = []
         self.barrier = trio.Event()
         self.barrier_reached = False
@@ -86,24 +90,42 @@ class Recorder:
         # TCP flow control instead of filling the probe's memory.
         send_channel, receive_channel = trio.open_memory_channel[bytes](256)
 
-        async def echo_after_barrier() -> None:
+        async def answer_after_barrier() -> None:
             await self.barrier.wait()
             async with receive_channel:
+                if not self.rules.until:  # mirror
+                    async for chunk in receive_channel:
+                        await stream.send_all(chunk)
+                    return
+                pending = bytearray()
                 async for chunk in receive_channel:
-                    await stream.send_all(chunk)
+                    pending += chunk
+                    while (end := pending.find(self.rules.until)) >= 0:
+                        request = bytes(pending[:end + len(self.rules.until)])
+                        del pending[:end + len(self.rules.until)]
+                        await stream.send_all(self._answer(request))
+                        if self.rules.close:
+                            await stream.send_eof()
+                            return
 
         async with stream:
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(echo_after_barrier)
+                    nursery.start_soon(answer_after_barrier)
                     async with send_channel:
                         while chunk := await stream.receive_some(65536):
                             room = MAX_RECORDED - len(record.received)
                             record.received += chunk[:room]
-                            await send_channel.send(chunk)
+                            with contextlib.suppress(trio.BrokenResourceError):
+                                await send_channel.send(chunk)  # unless answering ended
                 record.closed_by_client = True
-            except (trio.BrokenResourceError, OSError):
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 record.closed_by_client = True
+
+    def _answer(self, request: bytes) -> bytes:
+        found = re.search(self.rules.key, request) if self.rules.key else None
+        key = found.group(1).decode("latin-1") if found else ""
+        return self.rules.table.get(key, self.rules.missing)
 
     def result(self) -> Recording:
         return Recording(

@@ -67,7 +67,7 @@ class Probe:
 
     async def record_start(self, request: m.RecordStart) -> m.RecordStarted:
         listener = await open_recording_listener(request.host, 0)
-        recorder = Recorder(request.expected, request.barrier_timeout)
+        recorder = Recorder(request)
         recorder.port = listener.socket.getsockname()[1]
         recorder_id = f"recorder-{next(self._recorder_ids)}"
         self._recorders[recorder_id] = recorder

@@ -14,12 +14,13 @@ A round's outcome per connection, in the words every report uses:
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from ..grading.connections import ConnectionGroup
+    from ..pod.base import Pod
 
 OUTCOMES = ("answered", "misrouted", "wrong", "closed", "reset", "send-failed", "timed-out")
 MAX_EXAMPLES = 5
@@ -68,11 +69,48 @@ def examples(rounds: Iterable[Round], limit: int = MAX_EXAMPLES) -> list[dict]:
     return found[:limit]
 
 
-class Protocol(abc.ABC):
-    """A request-and-reply protocol as the server checks drive it."""
+@dataclass(frozen=True)
+class ClientJob:
+    """One run of the student's client: what it is given, and what it must print."""
 
-    name: str
-    incomplete: str = "the reply was incomplete"  # said of a reply cut short
+    stdin: bytes = b""
+    placeholders: Mapping[str, str] = field(default_factory=dict)  # besides host and port
+    expected: tuple[str, ...] = ()  # texts it must print, each unique to this run
+    marker: bytes = b""  # what the server receives from this run alone (its request)
+
+
+@dataclass(frozen=True)
+class Replies:
+    """How the grader's recording server answers a student's client. By default it
+    mirrors what arrives; with a table, it reads a request up to `until`, finds its key
+    (`key`, a regular expression's first group), and sends `table[key]` (else
+    `missing`), closing the connection afterwards when `close` is set."""
+
+    until: bytes = b""
+    key: bytes = b""
+    table: Mapping[str, bytes] = field(default_factory=dict)
+    missing: bytes = b""
+    close: bool = False
+
+
+class Protocol(abc.ABC):
+    """A request-and-reply protocol as the checks drive it. One instance serves one
+    grading: `prepare` may give the pod files (a web server's documents) and the
+    server's command its placeholders, and the instance keeps what it made."""
+
+    name: ClassVar[str]
+    incomplete: ClassVar[str] = "the reply was incomplete"  # said of a reply cut short
+    replies: ClassVar[Replies] = Replies()
+
+    def __init__(self) -> None:
+        self.placeholders: dict[str, str] = {}  # for the server's run command
+
+    async def prepare(self, pod: Pod) -> None:  # noqa: B027 (most protocols need nothing)
+        """Called once the pod is up, before anything of the student's starts."""
+
+    def client_job(self, index: int) -> ClientJob:
+        """The `index`-th run of the student's client (each unique to its run)."""
+        raise NotImplementedError(f"the {self.name} protocol has no client runs")
 
     @abc.abstractmethod
     async def round(self, group: ConnectionGroup, number: int, timeout: float,

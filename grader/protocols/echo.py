@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
-from .base import Answer, Protocol, Round
+from .base import Answer, ClientJob, Protocol, Round
 
 if TYPE_CHECKING:
     from ..grading.connections import ConnectionGroup
@@ -16,9 +16,29 @@ if TYPE_CHECKING:
 SHOWN = 60  # characters of a reply kept as evidence
 
 
+LINES_PER_RUN = 12
+
+
 class EchoProtocol(Protocol):
+    """Each connection sends a line of its own; the server echoes it on that connection.
+    A client run is given lines on its standard input and must print each echo."""
+
     name = "echo"
     incomplete = "no newline"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nonce = secrets.token_hex(3)
+
+    def lines(self, label: str, count: int = LINES_PER_RUN) -> list[str]:
+        """Lines unique to this grading and to `label`, so no reply can be guessed."""
+        return [f"{label}-{i + 1}-{self.nonce} the four-tuple tells connections apart"
+                for i in range(count)]
+
+    def client_job(self, index: int) -> ClientJob:
+        lines = self.lines(f"client{index + 1}")
+        stdin = "".join(line + "\n" for line in lines).encode()
+        return ClientJob(stdin=stdin, expected=tuple(lines), marker=lines[0].encode())
 
     async def round(self, group: ConnectionGroup, number: int, timeout: float,
                     order_seed: int | None = None) -> Round:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-from ..concepts import concept
 from ..results import CheckResult, GradeReport, Status
 from .common import GRADER_ERROR_NOTE, Section, number, points, sections, total_parts
 
@@ -30,7 +29,7 @@ def render(report: GradeReport) -> str:
     lines += [_row(result) for result in report.checks]
     explained, shown = sections(report)
     for section in explained:
-        lines += ["", *_section(section)]
+        lines += ["", *_section(report, section)]
     if shown:
         lines += ["", f"### {', '.join(shown)}: shown"]
     lines += ["", f"**{' · '.join(total_parts(report))}**"]
@@ -55,7 +54,7 @@ def _row(result: CheckResult) -> str:
             f"{escape(result.summary)} |")
 
 
-def _section(section: Section) -> list[str]:
+def _section(report: GradeReport, section: Section) -> list[str]:
     lines = [f"### {escape(section.title)}: {section.status}", ""]
     for result in section.checks:
         lines.append(f"- {ICONS[result.status]} **{result.id}**: {escape(result.summary)}")
@@ -68,7 +67,7 @@ def _section(section: Section) -> list[str]:
         if result.hint:
             lines.append(f"  - **Next step:** {escape(result.hint)}")
     if section.concept_id:
-        item = concept(section.concept_id)
+        item = report.concept(section.concept_id)
         lines += ["", f"*Why:* {escape(item.idea)} See: `grade concepts {item.id}`"]
     return lines
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import textwrap
-from typing import TextIO
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TextIO
 
-from ..concepts import CONCEPTS, concept
+from ..concepts import Concept
 from ..results import BuildResult, CheckResult, GradeReport, Status
 from .common import GRADER_ERROR_NOTE, points, sections, total_parts
+
+if TYPE_CHECKING:
+    from ..checks.base import Check
 
 WIDTH = 88
 LABELS = {Status.PASS: "PASS", Status.PARTIAL: "PART", Status.FAIL: "FAIL",
@@ -64,7 +68,9 @@ def check_line(result: CheckResult, style: Style) -> str:
 def conclusion(report: GradeReport, style: Style) -> str:
     """The per-concept sections and the total, printed after the check lines."""
     explained, shown = sections(report)
-    blocks = [_section(s.title, s.status, s.checks, style, s.concept_id) for s in explained]
+    blocks = [_section(s.title, s.status, s.checks, style,
+                       report.concept(s.concept_id) if s.concept_id else None)
+              for s in explained]
     if shown:
         blocks.append(_title_line(", ".join(shown), "shown", style))
     return "\n\n".join(blocks) + "\n\n" + style.bold(" · ".join(total_parts(report)))
@@ -81,7 +87,7 @@ def render(report: GradeReport, colour: bool = False) -> str:
 
 
 def _section(title: str, status: str, checks: tuple[CheckResult, ...], style: Style,
-             concept_id: str | None) -> str:
+             idea: Concept | None) -> str:
     lines = [_title_line(title, status, style)]
     for result in checks:
         if result.status is Status.PASS:
@@ -94,9 +100,8 @@ def _section(title: str, status: str, checks: tuple[CheckResult, ...], style: St
             lines.append(_wrap(GRADER_ERROR_NOTE, "    "))
         if result.hint:
             lines.append(_wrap(f"Next step: {result.hint}", "    "))
-    if concept_id:
-        lines.append(_wrap(f"Why: {concept(concept_id).idea} See: grade concepts "
-                           f"{concept_id}", "  "))
+    if idea is not None:
+        lines.append(_wrap(f"Why: {idea.idea} See: grade concepts {idea.id}", "  "))
     return "\n".join(lines)
 
 
@@ -116,17 +121,17 @@ def _wrap(text: str, indent: str) -> str:
     return "\n".join(out)
 
 
-def concepts_page() -> str:
-    """`grade concepts`: the quiz's ideas in the project's words."""
-    from ..checks import CHECKS
-
+def concepts_page(catalogue: tuple[Concept, ...], checks: Iterable[Check]) -> str:
+    """`grade concepts`: an assignment's ideas in the project's words, and the checks of
+    its plan that show each."""
+    checks = list(checks)
     blocks = []
-    for item in CONCEPTS:
-        checks = ", ".join(c.id for c in CHECKS.values() if item.id in c.concepts)
+    for item in catalogue:
+        shown_by = ", ".join(c.id for c in checks if item.id in c.concepts) or "none"
         blocks.append(f"{item.id} · {item.title}\n"
-                      + _wrap(f"Quiz: {item.question}", "  ") + "\n"
+                      + _wrap(f"Question: {item.question}", "  ") + "\n"
                       + _wrap(item.idea, "  ") + "\n"
-                      + _wrap(f"Checks that show it: {checks}", "  "))
+                      + _wrap(f"Checks that show it: {shown_by}", "  "))
     return "\n\n".join(blocks) + "\n"
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..batch.records import StudentResult, load_result, stored_students, write_atomically
-from ..concepts import CONCEPTS
+from ..concepts import Concept
 from ..errors import GraderError
 from ..report.common import csv_text, number
 from ..results import ConceptStatus
@@ -107,6 +107,8 @@ def export_gradebook(results_dir: Path, roster: Roster, format: str, *,
     results = _load_results(results_dir)
     reports = [r.report for r in results.values() if r.report is not None]
     title = column or (reports[0].assignment if reports else "grade")
+    # The concepts the class was graded with, as the reports carry them.
+    catalogue = reports[0].catalogue if reports and concepts else ()
     maxima = sorted({r.max_score for r in reports})
     notes = []
     if len(maxima) > 1:
@@ -116,7 +118,7 @@ def export_gradebook(results_dir: Path, roster: Roster, format: str, *,
     graded, absent, ungraded = [], [], []
     for entry in roster:
         result = results.get(entry.student_id)
-        cells[entry.student_id] = _cells(result, missing, concepts)
+        cells[entry.student_id] = _cells(result, missing, catalogue)
         status = cells[entry.student_id].status
         if status == "graded":
             graded.append(entry.student_id)
@@ -127,7 +129,7 @@ def export_gradebook(results_dir: Path, roster: Roster, format: str, *,
     unlisted = tuple(sorted(set(results) - roster.student_ids()))
     points = number(maxima[-1]) if maxima else ""
     render = {"canvas": _canvas, "moodle": _moodle, "csv": _plain}[format]
-    text = render(roster, cells, title, points, concepts)
+    text = render(roster, cells, title, points, catalogue)
     return GradebookExport(format, text, len(roster), tuple(graded), tuple(absent),
                            tuple(ungraded), unlisted, tuple(notes))
 
@@ -160,8 +162,9 @@ def _load_results(results_dir: Path) -> dict[str, StudentResult]:
     return results
 
 
-def _cells(result: StudentResult | None, missing: str, concepts: bool) -> _Cells:
-    count = len(CONCEPTS) if concepts else 0
+def _cells(result: StudentResult | None, missing: str,
+           catalogue: tuple[Concept, ...]) -> _Cells:
+    count = len(catalogue)
     if result is None:
         value = "0" if missing == "zero" else ""
         return _Cells(value, (value,) * count, "missing")
@@ -170,16 +173,15 @@ def _cells(result: StudentResult | None, missing: str, concepts: bool) -> _Cells
     if result.status == "error" or result.report is None:
         return _Cells("", ("",) * count, "error", result.reason or "could not be graded")
     report = result.report
-    shares = tuple(CONCEPT_VALUES[c.status] for c in report.concepts) if concepts else ()
+    shown = {c.id: c.status for c in report.concepts}
+    shares = tuple(CONCEPT_VALUES[shown[c.id]] if c.id in shown else "" for c in catalogue)
     return _Cells(number(report.score), shares, "graded")
 
 
-def _concept_headers(title: str, concepts: bool) -> list[str]:
-    if not concepts:
-        return []
+def _concept_headers(title: str, catalogue: tuple[Concept, ...]) -> list[str]:
     match = CANVAS_TITLE_AND_ID.match(title)
     base = match.group(1) if match else title
-    return [f"{base}: {c.id} {c.title}" for c in CONCEPTS]
+    return [f"{base}: {c.id} {c.title}" for c in catalogue]
 
 
 def _writer() -> tuple[io.StringIO, Any]:
@@ -192,7 +194,7 @@ def _lacking(roster: Roster, fields: tuple[str, ...]) -> list[RosterEntry]:
 
 
 def _canvas(roster: Roster, cells: dict[str, _Cells], title: str, points: str,
-            concepts: bool) -> str:
+            catalogue: tuple[Concept, ...]) -> str:
     lacking = _lacking(roster, CANVAS_IDS)
     if lacking:
         raise GraderError(
@@ -200,7 +202,7 @@ def _canvas(roster: Roster, cells: dict[str, _Cells], title: str, points: str,
             "sis_user_id or sis_login_id; these rows have none: "
             + listing([f"line {e.line} ({e.student_id})" for e in lacking]))
     out, writer = _writer()
-    headers = [title, *_concept_headers(title, concepts)]
+    headers = [title, *_concept_headers(title, catalogue)]
     writer.writerow([*CANVAS_STUDENT_COLUMNS, *map(csv_text, headers)])
     concept_points = ["1"] * (len(headers) - 1)
     writer.writerow([CANVAS_POINTS_POSSIBLE, "", "", "", "", points, *concept_points])
@@ -212,7 +214,7 @@ def _canvas(roster: Roster, cells: dict[str, _Cells], title: str, points: str,
 
 
 def _moodle(roster: Roster, cells: dict[str, _Cells], title: str, points: str,
-            concepts: bool) -> str:
+            catalogue: tuple[Concept, ...]) -> str:
     ids = [f for f in MOODLE_IDS if roster.filled(f)]
     if not ids:
         given = [f for f in MOODLE_IDS if f in roster.columns]
@@ -225,7 +227,7 @@ def _moodle(roster: Roster, cells: dict[str, _Cells], title: str, points: str,
     names = ["name"] if "name" in roster.columns else []
     out, writer = _writer()
     writer.writerow([*(MOODLE_IDS[f] for f in ids), *(["Full name"] if names else []),
-                     *map(csv_text, [title, *_concept_headers(title, concepts)])])
+                     *map(csv_text, [title, *_concept_headers(title, catalogue)])])
     for entry in roster:
         row = cells[entry.student_id]
         writer.writerow([*(csv_text(entry.get(f)) for f in (*ids, *names)), row.score,
@@ -234,11 +236,11 @@ def _moodle(roster: Roster, cells: dict[str, _Cells], title: str, points: str,
 
 
 def _plain(roster: Roster, cells: dict[str, _Cells], title: str, points: str,
-           concepts: bool) -> str:
+           catalogue: tuple[Concept, ...]) -> str:
     fields = [f for f in CSV_ROSTER_COLUMNS if f in roster.columns]
     out, writer = _writer()
     writer.writerow(["student_id", *fields, "score", "max_score", "status", "reason",
-                     *([c.id for c in CONCEPTS] if concepts else [])])
+                     *(c.id for c in catalogue)])
     for entry in roster:
         row = cells[entry.student_id]
         writer.writerow([csv_text(entry.student_id), *(csv_text(entry.get(f)) for f in fields),

@@ -1,0 +1,120 @@
+"""The echo assignment's own checks: the student's client against the grader's recording
+server, and against the student's own server. Everything about concurrency, ports and
+restarts is a built-in check, driven through the echo protocol."""
+
+from grader.api import (
+    CheckContext,
+    Completed,
+    Diagnosis,
+    Outcome,
+    Transcript,
+    check,
+    diagnose_run,
+    failed,
+    passed,
+    printed_details,
+    printed_lines,
+    require_server,
+    tail,
+    transcript,
+)
+from grader.protocols.echo import EchoProtocol
+
+PRINT_HINT = ("Print each line the server sends back as it arrives; after the end of input, "
+              "shut down the sending side, read until the server closes, then exit 0.")
+
+
+def _stdin(lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def _hint(seen: Transcript, end: Diagnosis) -> str:
+    """What to do next, from how the run went and how the client ended."""
+    if end.hint and seen.kind in ("missing", "exit"):
+        return end.hint  # it crashed, or said why it stopped: that comes first
+    return {"decorated": "Print each line exactly as the server sent it back, with nothing "
+                         "added or removed: your output is compared line by line.",
+            "timed-out": "After the end of input, shut down the sending side "
+                         "(shutdown(fd, SHUT_WR)), print what still arrives, and exit once "
+                         "the server has closed the connection."}.get(seen.kind, PRINT_HINT)
+
+
+def _evidence(lines: list[str], completed: Completed) -> dict:
+    return {"lines": len(lines), "printed": len(printed_lines(completed)),
+            "exit_code": completed.exit_code, "seconds": round(completed.duration, 3),
+            "stderr": tail(completed.stderr)}
+
+
+@check("client-echo", title="Client sends its input and prints the echoes", needs=("client",),
+       params={"lines": 12, "timeout": 10.0, "pace": 0.02})
+async def client_echo(ctx: CheckContext) -> Outcome:
+    """Your client sends each line of its input to the server and prints each echoed line,
+    then exits with status 0."""
+    assert isinstance(ctx.protocol, EchoProtocol)
+    lines = ctx.protocol.lines("echo", ctx.params["lines"])
+    timeout = ctx.params["timeout"]
+    recorder = await ctx.record(1, timeout, timeout)
+    # Typed a line at a time: each line reaches the client in a read of its own.
+    completed = await ctx.run("client", _stdin(lines), timeout, ctx.params["pace"],
+                              host=ctx.pod.host, port=recorder.port)
+    recorded = await ctx.recording(recorder, timeout=2.0)
+    sent = b"".join(c.received for c in recorded.connections)
+    end = diagnose_run(completed, "client")
+    evidence = {**_evidence(lines, completed), "connections_seen": len(recorded.connections)}
+    if not recorded.connections:
+        return failed(f"your client never connected to the server; it {end.headline}",
+                      evidence=evidence, details=printed_details(completed, end.lines),
+                      hint=end.hint or "Connect to the host and port given as the first two "
+                                       "arguments.")
+    if sent != _stdin(lines):
+        return failed("your client did not send its input line by line as given",
+                      evidence={**evidence, "received_by_server": sent[:300].decode(
+                          errors="replace")},
+                      details=printed_details(completed, end.lines),
+                      hint="Send every line read from stdin, newline included, unchanged.")
+    seen = transcript(completed, lines)
+    if not seen.ok:
+        summary = seen.problem
+        if completed.exit_code not in (0, None) and seen.kind != "exit":
+            summary += f"; your client {end.headline}"
+        return failed(summary, evidence=evidence, details=printed_details(completed, end.lines),
+                      hint=_hint(seen, end))
+    return passed(f"{len(lines)}/{len(lines)} lines echoed, exit status 0 after "
+                  f"{completed.duration:.2f} s", evidence=evidence)
+
+
+@check("end-to-end", title="Your client and your server agree",
+       depends_on=("server-starts", "client-echo"), needs=("server", "client"),
+       params={"lines": 12, "timeout": 10.0, "pace": 0.02})
+async def end_to_end(ctx: CheckContext) -> Outcome:
+    """Your own client, talking to your own server, echoes every line."""
+    assert isinstance(ctx.protocol, EchoProtocol)
+    await require_server(ctx)
+    lines = ctx.protocol.lines("e2e", ctx.params["lines"])
+    # Typed a line at a time, so the server must keep talking on one connection.
+    completed = await ctx.run("client", _stdin(lines), ctx.params["timeout"],
+                              ctx.params["pace"], host=ctx.pod.host, port=ctx.server.port)
+    end = diagnose_run(completed, "client")
+    evidence = _evidence(lines, completed)
+    seen = transcript(completed, lines)
+    if seen.ok:
+        return passed(f"your client and your server agree: {len(lines)}/{len(lines)} lines",
+                      evidence=evidence)
+    printed = sum(1 for line in lines if line in printed_lines(completed))
+    summary = seen.problem
+    if end.hint and not completed.timed_out:
+        hint = end.hint
+    elif seen.kind == "timed-out" and printed == len(lines):
+        summary = (f"all {len(lines)} lines came back, but the conversation never ended: "
+                   f"your client waited {completed.duration:.0f} s for your server to close "
+                   "the connection after its input ended")
+        hint = ("Your client printed every echo, then kept waiting: against our server it "
+                "exits once the server closes the connection, so here your server did not "
+                "close it after the end of your client's input (see server-lifecycle).")
+    else:
+        hint = ("Each passed on its own against the grader: look at what your server does "
+                "with a client that sends many lines on one connection.")
+    if completed.exit_code not in (0, None) and seen.kind != "exit":
+        summary += f"; your client {end.headline}"
+    return failed(summary, evidence=evidence, details=printed_details(completed, end.lines),
+                  hint=hint)
