@@ -28,9 +28,9 @@ import trio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from grader.assignments import load_assignment  # noqa: E402
 from grader.batch import BatchOptions, run_batch  # noqa: E402
 from grader.errors import GraderError  # noqa: E402
-from grader.assignments import load_assignment  # noqa: E402
 from grader.pod import choose_backend  # noqa: E402
 from tests.conftest import REFERENCE, compose_reference  # noqa: E402
 from tests.test_hostile import CASES, HOSTILE, SMALL_PARAMS, _prepare  # noqa: E402

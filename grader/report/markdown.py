@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from ..concepts import BY_ID
 from ..results import CheckResult, GradeReport, Status
 from .common import GRADER_ERROR_NOTE, Section, number, points, sections, total_parts
 
@@ -68,7 +69,8 @@ def _section(report: GradeReport, section: Section) -> list[str]:
             lines.append(f"  - **Next step:** {escape(result.hint)}")
     if section.concept_id:
         item = report.concept(section.concept_id)
-        lines += ["", f"*Why:* {escape(item.idea)} See: `grade concepts {item.id}`"]
+        see = f" See: `grade concepts {item.id}`" if item.id in BY_ID else ""
+        lines += ["", f"*Why:* {escape(item.idea)}{see}"]
     return lines
 
 

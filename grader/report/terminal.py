@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
 
-from ..concepts import Concept
+from ..concepts import BY_ID, Concept
 from ..results import BuildResult, CheckResult, GradeReport, Status
 from .common import GRADER_ERROR_NOTE, points, sections, total_parts
 
@@ -101,7 +101,8 @@ def _section(title: str, status: str, checks: tuple[CheckResult, ...], style: St
         if result.hint:
             lines.append(_wrap(f"Next step: {result.hint}", "    "))
     if idea is not None:
-        lines.append(_wrap(f"Why: {idea.idea} See: grade concepts {idea.id}", "  "))
+        see = f" See: grade concepts {idea.id}" if idea.id in BY_ID else ""
+        lines.append(_wrap(f"Why: {idea.idea}{see}", "  "))
     return "\n".join(lines)
 
 
