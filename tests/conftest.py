@@ -88,6 +88,17 @@ def _rootless(backend) -> bool:
     return engine.rootless
 
 
+def skip_without_limit(backend, limit: str) -> None:
+    """Skip a test that needs the engine to apply `limit` ("memory", "pids", "cpu"),
+    where it cannot (rootless on cgroup v1), saying so; the report's notice is tested
+    instead (test_docker_sandbox.py)."""
+    engine = backend.connect()
+    engine.client.close()
+    if limit in engine.missing_limits:
+        pytest.skip(f"{engine} cannot apply a {limit} limit here (cgroup "
+                    f"v{engine.cgroup_version}, no controller delegated to it)")
+
+
 def docker_backend_or_skip():
     """The Docker backend for the tests (see engine_backend_or_skip)."""
     return engine_backend_or_skip("docker")

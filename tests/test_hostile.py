@@ -32,7 +32,14 @@ from grader.pod import LocalBackend
 from grader.pod.base import Backend
 from grader.pod.processes import ResourceLimits, marked_pids
 
-from .conftest import ENGINE_KINDS, REFERENCE, REPO, engine_backend_or_skip, engine_params
+from .conftest import (
+    ENGINE_KINDS,
+    REFERENCE,
+    REPO,
+    engine_backend_or_skip,
+    engine_params,
+    skip_without_limit,
+)
 
 HOSTILE = Path(__file__).parent / "hostile"
 WALL_BUDGET = 120.0  # seconds: a bound on hangs, derived from the small limits below
@@ -56,6 +63,7 @@ class Case:
     words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # in the summary
     local: bool = True  # safe (and contained) on the local backend
     docker: dict = field(default_factory=dict)  # DockerSettings overrides
+    needs_limit: str = ""  # a container limit without which the case is not contained
     slow: bool = False  # waits out its timeouts on purpose
 
 
@@ -100,7 +108,7 @@ CASES = [
          local=False, docker={"pids": 64}),
     Case("memory-hog", LOAD, NOT_STARTED,
          {"server-starts": ("more memory than the sandbox allows",)},
-         local=False, docker={"memory": "256m"}),
+         local=False, docker={"memory": "256m"}, needs_limit="memory"),
     Case("cpu-spin", LOAD, {}),
     Case("output-flood", (*LOAD, "client-echo"), {}),
     Case("disk-filler", STARTS, {}),
@@ -242,6 +250,8 @@ def _case_params():
 def test_hostile_submission(case: Case, kind: str, tmp_path):
     assignment = _assignment(case)
     backend = Recording(_backend(kind, assignment))
+    if case.needs_limit:
+        skip_without_limit(backend.inner, case.needs_limit)
     folder = _compose(case.name, tmp_path / "submission")
     _prepare(case.name, folder)
     submission = load_submission(folder, assignment)

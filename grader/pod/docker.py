@@ -242,7 +242,7 @@ class DockerPod(Pod):
         self.run_id = f"sg-{uuid.uuid4().hex[:12]}"
         self.volume_name = f"{self.run_id}-submission"
         self.plan = plan
-        self.notes = tuple(plan.notes)
+        self.notes = (*engine.limitations(), *plan.notes)
         self.pause: Container | None = None
         self.probe_container: Container | None = None
         self._counter = 0
@@ -467,12 +467,26 @@ class Engine:
     url: str
     product: str  # "Docker" or "Podman"
     version: str
-    rootless: bool
-    cgroup_version: str
+    rootless: bool = False
+    cgroup_version: str = "?"
+    # Limits of the pod's recipe this engine cannot apply: "memory", "pids", "cpu"
+    # (a rootless engine on cgroup v1 has no cgroup controller delegated to it).
+    missing_limits: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         rootless = " (rootless)" if self.rootless else ""
         return f"{self.product} {self.version}{rootless} at {self.url}"
+
+    def limitations(self) -> tuple[str, ...]:
+        """What this engine's pods cannot do that the recipe asks for, said plainly."""
+        if not self.missing_limits:
+            return ()
+        words = {"memory": "memory", "pids": "process count", "cpu": "CPU"}
+        names = [words[name] for name in self.missing_limits]
+        missing = " and ".join(filter(None, (", ".join(names[:-1]), names[-1])))
+        return (f"sandbox limits not applied: {self}, on cgroup v{self.cgroup_version}, "
+                f"cannot limit the {missing} of containers (no cgroup controller is "
+                "delegated to it): your programs ran without those limits.",)
 
 
 class DockerBackend(Backend):
@@ -520,16 +534,30 @@ class DockerBackend(Backend):
                 client.close()
             raise BackendUnavailable(f"no {self.product} {self.service} answered at "
                                      f"{self.engine_url} ({_short(exc)})") from None
-        engine = Engine(client, self.engine_url, engine_product(version),
-                        str(version.get("Version", "?")),
-                        any("rootless" in str(o) for o in info.get("SecurityOptions") or ()),
-                        str(info.get("CgroupVersion") or "?"))
-        if engine.product != self.product:
+        product = engine_product(version)
+        if product != self.product:
             client.close()
-            raise BackendUnavailable(f"the engine at {self.engine_url} is {engine.product} "
-                                     f"{engine.version}, not {self.product} (use --backend "
-                                     f"{engine.product.lower()})")
-        return engine
+            raise BackendUnavailable(f"the engine at {self.engine_url} is {product} "
+                                     f"{version.get('Version', '?')}, not {self.product} "
+                                     f"(use --backend {product.lower()})")
+        try:
+            return self._engine_of(client, version, info)
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            client.close()
+            raise BackendUnavailable(f"the {self.product} {self.service} at "
+                                     f"{self.engine_url} did not say what it can do "
+                                     f"({_short(exc)})") from None
+
+    def _engine_of(self, client: docker.DockerClient, version: dict[str, Any],
+                   info: dict[str, Any]) -> Engine:
+        """The engine's facts, from its /version and /info answers."""
+        missing = tuple(limit for limit, key in (("memory", "MemoryLimit"),
+                                                 ("pids", "PidsLimit"),
+                                                 ("cpu", "CpuCfsQuota"))
+                        if info.get(key) is False)
+        return Engine(client, self.engine_url, self.product, str(version.get("Version", "?")),
+                      any("rootless" in str(o) for o in info.get("SecurityOptions") or ()),
+                      str(info.get("CgroupVersion") or "?"), missing)
 
     def unavailable_reason(self, image: bool = True) -> str | None:
         """None when the engine answers (and has the pod's image, with `image`), else why

@@ -11,10 +11,11 @@ import os
 import signal
 from typing import Any
 
+import docker
 from docker.types import Ulimit
 from docker.utils import parse_bytes
 
-from .docker import DockerBackend, DockerPod, DockerProgram
+from .docker import DockerBackend, DockerPod, DockerProgram, Engine
 
 
 class PodmanProgram(DockerProgram):
@@ -24,6 +25,18 @@ class PodmanProgram(DockerProgram):
         # student's programs run as an unprivileged user in their own PID namespace.
         return bool(state.get("OOMKilled")) or (exit_code == 128 + signal.SIGKILL
                                                 and not self.needed_kill)
+
+
+# argv: nofile nproc program args...: set both limits (soft and hard; never above the
+# hard limit it was given, which it could not raise), then become the program. Any image
+# the pod runs on has python3 (the probe needs it).
+SET_LIMITS_THEN_EXEC = (
+    "import os, resource as r, sys\n"
+    "for kind, value in zip((r.RLIMIT_NOFILE, r.RLIMIT_NPROC), sys.argv[1:3]):\n"
+    "    hard = r.getrlimit(kind)[1]\n"
+    "    value = int(value) if hard == r.RLIM_INFINITY else min(int(value), hard)\n"
+    "    r.setrlimit(kind, (value, value))\n"
+    "os.execv(sys.argv[3], sys.argv[3:])\n")
 
 
 class PodmanPod(DockerPod):
@@ -42,7 +55,15 @@ class PodmanPod(DockerPod):
         # container down, the program never seeing it. A second catatonit with -g signals
         # the child's whole process group, as Docker's tini does with
         # TINI_KILL_PROCESS_GROUP.
-        return ["/run/podman-init", "-g", "--", *super()._command(command)]
+        init = ["/run/podman-init", "-g", "--"]
+        if not self.engine.rootless:
+            return [*init, *super()._command(command)]
+        # Rootless, Podman's Docker API drops the ulimits it is given (they are set only
+        # for root), and without a pids cgroup the per-user process limit is all that
+        # stops a fork bomb: the program gets them from a wrapper before it starts.
+        limits = [str(self.settings.nofile), str(self.settings.pids)]
+        return [*init, "python3", "-S", "-c", SET_LIMITS_THEN_EXEC, *limits,
+                *super()._command(command)]
 
     def _student_options(self, role: str) -> dict[str, Any]:
         options = super()._student_options(role)
@@ -68,6 +89,18 @@ class PodmanBackend(DockerBackend):
     pod_class = PodmanPod
     advice = ("Start `podman system service` (see the README's Backends section), set "
               "CONTAINER_HOST or --engine-url, or grade with --backend local (not sandboxed)")
+
+    def _engine_of(self, client: docker.DockerClient, version: dict[str, Any],
+                   info: dict[str, Any]) -> Engine:
+        # Podman's Docker-compatible /info claims every limit and never says rootless;
+        # its own /libpod/info says which cgroup controllers it can really use.
+        host = client.api._result(client.api._get(client.api._url("/libpod/info")),
+                                  True)["host"]
+        controllers = set(host.get("cgroupControllers") or ())
+        return Engine(client, self.engine_url, self.product, str(version.get("Version", "?")),
+                      bool(host.get("security", {}).get("rootless")),
+                      str(host.get("cgroupVersion", "?")).removeprefix("v"),
+                      tuple(c for c in ("memory", "pids", "cpu") if c not in controllers))
 
     @classmethod
     def default_url(cls) -> str:
