@@ -133,3 +133,28 @@ def test_limits_the_engine_cannot_apply_are_said_in_the_report(backend, referenc
         return
     (notice,) = said
     assert "rootless" in notice and "memory" in notice and str(engine.url) in notice
+
+
+TERM_NOTED = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(3)))
+print("running", flush=True)
+time.sleep(60)
+"""
+
+
+def test_sigterm_reaches_the_programs_of_a_compound_command(backend, write_submission):
+    """The container's init signals the command's whole process group (Docker: tini with
+    TINI_KILL_PROCESS_GROUP; Podman: catatonit -g), not only `sh -c`."""
+    folder = write_submission({"term.py": TERM_NOTED})
+
+    async def body(pod):
+        program = await pod.start("server", "python3 term.py; echo after")
+        with trio.fail_after(30):
+            while b"running" not in (await program.output())[0]:
+                await trio.sleep(0.1)
+        await program.stop(grace=5)
+        return program, await program.output()
+
+    program, (stdout, _) = trio.run(_in_pod, backend, folder, body)
+    assert b"got SIGTERM" in stdout and not program.needed_kill

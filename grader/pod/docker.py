@@ -107,7 +107,7 @@ def remove_leftovers(client: docker.DockerClient, everything: bool = False) -> t
 
 
 class _DemuxedOutput(trio.abc.ReceiveStream):
-    """An attached or `docker exec` stream read as the program's stdout; stderr is kept
+    """An attached container's stream read as the program's stdout; stderr is kept
     aside, capped. Docker multiplexes both on one socket: 8-byte headers (stream, 0, 0,
     0, size)."""
 
@@ -141,8 +141,9 @@ class _DemuxedOutput(trio.abc.ReceiveStream):
         await self._stream.aclose()
 
 
-class _ExecInput(trio.abc.SendStream):
-    """The stdin side of a `docker exec` socket; closing it sends EOF to the program."""
+class _AttachedInput(trio.abc.SendStream):
+    """The stdin side of an attached container's socket; closing it sends EOF to the
+    program."""
 
     def __init__(self, stream: trio.SocketStream) -> None:
         self._stream = stream
@@ -317,22 +318,23 @@ class DockerPod(Pod):
 
     async def _start_probe(self) -> None:
         # Not read-only: put_archive is refused on a read-only root filesystem. The probe's
-        # own filesystem is out of the students' reach either way.
+        # own filesystem is out of the students' reach either way. The probe is the
+        # container's own program, attached before it starts (no `exec`: Podman keeps
+        # each exec session's monitor process alive for 5 minutes after it ended).
         self.probe_container = await _in_thread(
-            self.client.containers.create, self.image, ["sleep", "infinity"],
-            labels=self._labels("probe"), name=self._name("probe"),
+            self.client.containers.create, self.image, ["python3", "-m", PROBE_MODULE],
+            stdin_open=True, working_dir="/opt/probe", labels=self._labels("probe"),
+            name=self._name("probe"),
             **{**self._limits(), "environment": {"PYTHONDONTWRITEBYTECODE": "1"}})
         await _in_thread(self.probe_container.put_archive, "/opt", probe_bundle())
+        attached = await _in_thread(
+            self.client.api.attach_socket, self.probe_container.id,
+            params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        stream = _stream_of(attached, self.engine_url)
         await _in_thread(self.probe_container.start)
-        api = self.client.api
-        exec_id = await _in_thread(api.exec_create, self.probe_container.id,
-                                   ["python3", "-m", PROBE_MODULE], stdin=True, stdout=True,
-                                   stderr=True, workdir="/opt/probe")
-        exec_socket = await _in_thread(api.exec_start, exec_id, socket=True)
-        stream = _stream_of(exec_socket, self.engine_url)
         output = _DemuxedOutput(stream)
         self.probe = ProbeSession(
-            _ExecInput(stream), output,
+            _AttachedInput(stream), output,
             lambda: output.stderr.value().decode(errors="replace")[-2000:])
         await self.nursery.start(self.probe.read_answers)
 
