@@ -103,9 +103,9 @@ def test_rootless_grading_as_the_unprivileged_user(tmp_path):
     account = pwd.getpwnam(user)
     runtime_dir = f"/run/user/{account.pw_uid}"
     assert backend.engine_url == f"unix://{runtime_dir}/podman/podman.sock"
-    as_user = ["runuser", "-u", user, "--", "env", f"HOME={account.pw_dir}",
-               f"XDG_RUNTIME_DIR={runtime_dir}", f"PYTHONPATH={REPO}",
-               "-u", "DOCKER_HOST", "-u", "CONTAINER_HOST"]
+    as_user = ["runuser", "-u", user, "--", "env", "-u", "DOCKER_HOST", "-u",
+               "CONTAINER_HOST", f"HOME={account.pw_dir}", f"XDG_RUNTIME_DIR={runtime_dir}",
+               f"PYTHONPATH={REPO}"]
     usable = subprocess.run([*as_user, sys.executable, "-c", "import grader.cli"],
                             capture_output=True, text=True, cwd="/")
     if usable.returncode != 0:

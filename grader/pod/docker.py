@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import docker
 import requests
 import trio
-from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Ulimit
 
 from ..errors import BackendUnavailable
@@ -76,6 +76,22 @@ async def _in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) ->
                                          abandon_on_cancel=True)
 
 
+def force_remove(container: Container, attempts: int = 5) -> None:
+    """Remove a container, running or not; gone already is fine. A container that is
+    exiting at that moment can refuse once (Podman: "could not be stopped ... container
+    state improper"): try again."""
+    for attempt in range(attempts):
+        try:
+            container.remove(force=True)
+            return
+        except NotFound:
+            return
+        except APIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 def remove_leftovers(client: docker.DockerClient, everything: bool = False) -> tuple[int, int]:
     """Remove the containers and volumes of grading runs whose grader process is gone
     (all of them with `everything`). Returns how many containers and volumes went."""
@@ -96,8 +112,7 @@ def remove_leftovers(client: docker.DockerClient, everything: bool = False) -> t
     for container in sorted(containers,
                             key=lambda c: (c.attrs.get("Labels") or {}).get(ROLE_LABEL)
                             == "pause"):
-        with suppress(NotFound):
-            container.remove(force=True)
+        force_remove(container)
     volumes = [v for v in client.volumes.list(filters={"label": LABEL})
                if everything or (v.attrs.get("Labels") or {}).get(RUN_LABEL) in runs]
     for volume in volumes:
@@ -427,8 +442,7 @@ class DockerPod(Pod):
         containers = self.client.containers.list(
             all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
         for container in sorted(containers, key=lambda c: c.labels.get(ROLE_LABEL) == "pause"):
-            with suppress(NotFound):
-                container.remove(force=True)
+            force_remove(container)
         with suppress(NotFound):
             self.client.volumes.get(self.volume_name).remove(force=True)
 
@@ -457,8 +471,7 @@ async def _feed_socket(stream: trio.SocketStream, data: bytes, pace: float) -> N
 
 
 async def _remove(container: Container) -> None:
-    with suppress(NotFound):
-        await _in_thread(container.remove, force=True)
+    await _in_thread(force_remove, container)
 
 
 @dataclass(frozen=True)
