@@ -92,6 +92,24 @@ def force_remove(container: Container, attempts: int = 5) -> None:
             time.sleep(0.2 * (attempt + 1))
 
 
+def _labels(container: Container) -> dict[str, str]:
+    """A container's labels, also from a sparse listing (no inspection)."""
+    return container.attrs.get("Labels") or {}
+
+
+def _remove_all(containers: list[Container]) -> None:
+    """Remove them all, joined containers first (the pause container owns the namespace
+    they use); one that cannot be removed does not keep the others."""
+    failed: APIError | None = None
+    for container in sorted(containers, key=lambda c: _labels(c).get(ROLE_LABEL) == "pause"):
+        try:
+            force_remove(container)
+        except APIError as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+
+
 def remove_leftovers(client: docker.DockerClient, everything: bool = False) -> tuple[int, int]:
     """Remove the containers and volumes of grading runs whose grader process is gone
     (all of them with `everything`). Returns how many containers and volumes went."""
@@ -106,13 +124,9 @@ def remove_leftovers(client: docker.DockerClient, everything: bool = False) -> t
     # sparse: no inspection of each container, which another run may be removing.
     containers = [c for c in client.containers.list(all=True, sparse=True,
                                                     filters={"label": LABEL})
-                  if abandoned(c.attrs.get("Labels") or {})]
-    runs = {(c.attrs.get("Labels") or {}).get(RUN_LABEL) for c in containers}
-    # Joined containers first: the pause container owns the namespace they use.
-    for container in sorted(containers,
-                            key=lambda c: (c.attrs.get("Labels") or {}).get(ROLE_LABEL)
-                            == "pause"):
-        force_remove(container)
+                  if abandoned(_labels(c))]
+    runs = {_labels(c).get(RUN_LABEL) for c in containers}
+    _remove_all(containers)
     volumes = [v for v in client.volumes.list(filters={"label": LABEL})
                if everything or (v.attrs.get("Labels") or {}).get(RUN_LABEL) in runs]
     for volume in volumes:
@@ -440,9 +454,8 @@ class DockerPod(Pod):
 
     def _remove_everything(self) -> None:
         containers = self.client.containers.list(
-            all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
-        for container in sorted(containers, key=lambda c: c.labels.get(ROLE_LABEL) == "pause"):
-            force_remove(container)
+            all=True, sparse=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
+        _remove_all(containers)
         with suppress(NotFound):
             self.client.volumes.get(self.volume_name).remove(force=True)
 
