@@ -6,13 +6,14 @@ programs (a process, or a container on the Docker backend) for each sequential s
 a grading, and the student server's own time to listen (twice: start and restart).
 The grader's overhead is then a ratio: wall time / unavoidable time.
 
-    python3 benchmarks/grading_latency.py [--repeat 3] [--backends local,docker] [--json F]
+    python3 benchmarks/grading_latency.py [--repeat 3] [--backends local,docker,podman] [--json F]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from grader import grade, load_assignment, load_submission  # noqa: E402
-from grader.pod import LocalBackend  # noqa: E402
+from grader.pod import LocalBackend, make_backend  # noqa: E402
 
 SUBMISSIONS = {"python": REPO / "reference" / "python" / "correct",
                "c": REPO / "reference" / "c" / "correct"}
@@ -47,13 +48,16 @@ def process_start() -> float:
     return _median_seconds(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
 
 
-def container_start(image: str) -> float:
-    import docker
+def container_start(backend) -> float:
+    from docker.types import Ulimit
 
-    client = docker.from_env()
+    client = backend.connect().client
+    # Explicit limits, as in a pod: Podman refuses defaults above the host's hard limits.
+    ulimits = [Ulimit(name=name, soft=1024, hard=1024) for name in ("nofile", "nproc")]
 
     def run_one() -> None:
-        container = client.containers.run(image, ["true"], network_mode="none", detach=True)
+        container = client.containers.run(backend.image, ["true"], network_mode="none",
+                                          detach=True, ulimits=ulimits)
         container.wait(timeout=60)
         container.remove(force=True)
 
@@ -69,14 +73,12 @@ def backends(names: list[str]):
         if name == "local":
             yield name, LocalBackend(), process_start()
             continue
-        from grader.pod.docker import DockerBackend, docker_unreachable_reason
-
-        reason = docker_unreachable_reason()
+        backend = make_backend(name, assignment, os.environ.get("SOCKET_GRADER_IMAGE"))
+        reason = backend.unavailable_reason()
         if reason:
-            print(f"skipping docker: {reason}")
+            print(f"skipping {name}: {reason}")
             continue
-        backend = DockerBackend.for_assignment(assignment)
-        yield name, backend, container_start(backend.image)
+        yield name, backend, container_start(backend)
 
 
 def grade_once(backend, folder: Path) -> dict:

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import trio
 
-from .arguments import positive_int
+from .arguments import add_engine_url, positive_int
 from .assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from .batch.command import run_batch_command
-from .errors import GraderError
+from .errors import BackendUnavailable, GraderError
 from .grading.runner import grade
 from .integrations.commands import run_export, run_init_ci
 from .loading.assignment import Assignment
 from .loading.submission import load_submission
-from .pod import BACKENDS, choose_backend
+from .pod import BACKENDS, ENGINES, choose_backend, make_backend
 from .report import FILE_FORMATS, github, markdown, terminal
 from .results import GradeReport
 
@@ -34,7 +34,7 @@ ports, TIME_WAIT and SO_REUSEADDR."""
 EPILOG = """\
 other commands:
   grade concepts [Q]       the quiz's ideas and which checks show each
-  grade cleanup [--all]    remove Docker containers left by crashed grading runs
+  grade cleanup [--all]    remove containers left by crashed grading runs
   grade batch DIR --out R  grade a whole class (see grade batch --help)
   grade init-ci            write a GitHub Actions workflow into a student repository
   grade export gradescope  write a Gradescope autograder zip
@@ -65,10 +65,12 @@ def _grade_parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)".replace("%(choices)s",
                                                          ", ".join(bundled_names())))
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="where programs run: docker (sandboxed pods), local (plain "
-                        "processes, not sandboxed), or auto: docker when a daemon answers, "
-                        "else local (default: %(default)s)")
-    parser.add_argument("--image", help="Docker image for the pod (default: the "
+                        help="where programs run: docker or podman (sandboxed pods), local "
+                        "(plain processes, not sandboxed), or auto: docker when a daemon "
+                        "answers, else podman when its service answers, else local "
+                        "(default: %(default)s)")
+    add_engine_url(parser)
+    parser.add_argument("--image", help="container image for the pod (default: the "
                         "assignment's, or $SOCKET_GRADER_IMAGE)")
     parser.add_argument("--clients", type=positive_int, metavar="N",
                         help="connections held open at once in server-concurrency "
@@ -91,7 +93,7 @@ def run_grade(argv: Sequence[str]) -> int:
         assignment = assignment.with_params("server-concurrency", clients=args.clients)
     submission = load_submission(args.submission, assignment)
     image = args.image or os.environ.get("SOCKET_GRADER_IMAGE")
-    backend, notice = choose_backend(args.backend, assignment, image)
+    backend, notice = choose_backend(args.backend, assignment, image, args.engine_url)
     out = sys.stdout
     live = terminal.LiveTerminal(out, terminal.wants_colour(out))
     if notice:
@@ -162,16 +164,36 @@ def run_concepts(argv: Sequence[str]) -> int:
 def run_cleanup(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="grade cleanup",
-        description="Remove the Docker containers and volumes of grading runs whose grader "
-        "is gone (crashed or killed). Runs still in progress are left alone unless --all.")
+        description="Remove the containers and volumes of grading runs whose grader is gone "
+        "(crashed or killed), on Docker and on Podman. Runs still in progress are left "
+        "alone unless --all.")
     parser.add_argument("--all", action="store_true",
                         help="remove every socket-grader container and volume, even of "
                         "runs in progress")
+    parser.add_argument("--backend", choices=("auto", *ENGINES), default="auto",
+                        help="the engine to clean (default: every engine that answers)")
+    add_engine_url(parser)
     args = parser.parse_args(argv)
-    from .pod.docker import remove_docker_leftovers
+    from .pod.docker import DockerBackend
 
-    containers, volumes = remove_docker_leftovers(everything=args.all)
-    print(f"removed {containers} container(s) and {volumes} volume(s)")
+    assignment = load_assignment(DEFAULT_ASSIGNMENT)
+    engines = ENGINES if args.backend == "auto" else (args.backend,)
+    cleaned = 0
+    for name in engines:
+        backend = make_backend(name, assignment, engine_url=args.engine_url)
+        reason = backend.unavailable_reason(image=False)
+        if reason is not None:
+            if args.backend != "auto":
+                raise BackendUnavailable(reason)
+            print(f"{name}: skipped: {reason}")
+            continue
+        assert isinstance(backend, DockerBackend)  # every engine's backend is one
+        containers, volumes = backend.remove_leftovers(everything=args.all)
+        print(f"{name} ({backend.engine_url}): removed {containers} container(s) and "
+              f"{volumes} volume(s)")
+        cleaned += 1
+    if not cleaned:
+        raise BackendUnavailable("no container engine answered: nothing to clean")
     return EXIT_OK
 
 

@@ -12,6 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes several seconds of waiting on purpose "
                                        "(deselect with -m 'not slow')")
+    config.addinivalue_line("markers", "podman: needs a reachable Podman service (skipped "
+                                       "without one, required when CI=true)")
 REFERENCE = REPO / "reference"
 
 
@@ -47,27 +49,72 @@ def write_submission(tmp_path):
     return make
 
 
-def docker_backend_or_skip():
-    """The Docker backend for the tests. Without a daemon: skipped locally, a failure in
-    CI (CI=true), where the Docker tests are required."""
-    from grader.assignments import load_assignment
-    from grader.pod.docker import DockerBackend, docker_unreachable_reason
+# The container-engine backends the tests run on: docker and podman (rootful) at their
+# usual addresses, and podman-rootless at the address in ROOTLESS_PODMAN_VARIABLE: a
+# Podman service run by an unprivileged user (.ci/run sets one up and exports it).
+ENGINE_KINDS = ("docker", "podman", "podman-rootless")
+ROOTLESS_PODMAN_VARIABLE = "SOCKET_GRADER_ROOTLESS_PODMAN"
 
-    reason = docker_unreachable_reason()
+
+def engine_backend_or_skip(kind: str = "docker", assignment=None):
+    """The backend of engine `kind` for the tests (with `assignment`'s settings, else the
+    echo assignment's). Without its engine: skipped locally, a failure in CI (CI=true),
+    where these tests are required. The rootless one is required only once configured."""
+    from grader.assignments import load_assignment
+    from grader.pod import make_backend
+
+    url = None
+    if kind == "podman-rootless":
+        url = os.environ.get(ROOTLESS_PODMAN_VARIABLE)
+        if not url:
+            pytest.skip(f"no rootless Podman service configured: set "
+                        f"{ROOTLESS_PODMAN_VARIABLE} to its socket, e.g. unix:///run/user/"
+                        "UID/podman/podman.sock (.ci/run sets one up; README, Backends)")
+    backend = make_backend(kind.removesuffix("-rootless"), assignment or load_assignment("echo"),
+                           os.environ.get("SOCKET_GRADER_IMAGE"), url)
+    reason = backend.unavailable_reason()
+    if reason is None and kind == "podman-rootless" and not _rootless(backend):
+        reason = f"the Podman service at {url} runs as root, not rootless"
     if reason is not None:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Docker is required in CI: {reason}")
+            pytest.fail(f"{kind} is required in CI: {reason}")
         pytest.skip(reason)
-    return DockerBackend.for_assignment(load_assignment("echo"),
-                                        os.environ.get("SOCKET_GRADER_IMAGE"))
+    return backend
 
 
-@pytest.fixture(params=["local", pytest.param("docker", marks=pytest.mark.docker)],
-                scope="module")
+def _rootless(backend) -> bool:
+    engine = backend.connect()
+    engine.client.close()
+    return engine.rootless
+
+
+def skip_without_limit(backend, limit: str) -> None:
+    """Skip a test that needs the engine to apply `limit` ("memory", "pids", "cpu"),
+    where it cannot (rootless on cgroup v1), saying so; the report's notice is tested
+    instead (test_docker_sandbox.py)."""
+    engine = backend.connect()
+    engine.client.close()
+    if limit in engine.missing_limits:
+        pytest.skip(f"{engine} cannot apply a {limit} limit here (cgroup "
+                    f"v{engine.cgroup_version}, no controller delegated to it)")
+
+
+def docker_backend_or_skip():
+    """The Docker backend for the tests (see engine_backend_or_skip)."""
+    return engine_backend_or_skip("docker")
+
+
+def engine_params(kinds=ENGINE_KINDS):
+    """pytest params for each engine kind, marked with its marker (docker, podman)."""
+    return [pytest.param(kind, marks=getattr(pytest.mark, kind.split("-")[0]), id=kind)
+            for kind in kinds]
+
+
+@pytest.fixture(params=["local", *engine_params()], scope="module")
 def backend(request):
-    """Each backend in turn: the same tests must give the same verdicts on both."""
-    if request.param == "docker":
-        return docker_backend_or_skip()
-    from grader.pod import LocalBackend
+    """Each backend in turn: the same tests must give the same verdicts on all."""
+    if request.param == "local":
+        from grader.pod import LocalBackend
 
-    return LocalBackend()
+        return LocalBackend()
+    return engine_backend_or_skip(request.param)

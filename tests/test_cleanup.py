@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, docker_backend_or_skip
+from .conftest import REPO, engine_backend_or_skip, engine_params
 
 
 def _wait_for(predicate, timeout: float) -> bool:
@@ -23,10 +23,11 @@ def _wait_for(predicate, timeout: float) -> bool:
     return False
 
 
-def _interrupt_grading(folder: Path, backend: str, started) -> subprocess.CompletedProcess:
+def _interrupt_grading(folder: Path, backend: str, started,
+                       *options: str) -> subprocess.CompletedProcess:
     """Start `grade`, wait until `started(pid)` says the student's server runs, press Ctrl-C."""
     grading = subprocess.Popen(
-        [sys.executable, "-m", "grader", str(folder), "--backend", backend],
+        [sys.executable, "-m", "grader", str(folder), "--backend", backend, *options],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert _wait_for(lambda: started(grading.pid), 60), "the server never started"
@@ -54,12 +55,10 @@ def test_ctrl_c_on_local_backend_leaves_no_process_or_folder(reference_submissio
     assert not Path(workdir).exists()
 
 
-@pytest.mark.docker
-def test_ctrl_c_on_docker_backend_leaves_no_container_or_volume(reference_submission):
-    docker_backend_or_skip()
-    import docker
-
-    client = docker.from_env()
+@pytest.mark.parametrize("kind", engine_params())
+def test_ctrl_c_on_an_engine_leaves_no_container_or_volume(reference_submission, kind):
+    backend = engine_backend_or_skip(kind)
+    client = backend.connect().client
 
     def owned_by(pid: int) -> dict:
         return {"label": f"org.socket-grader.owner={socket.gethostname()}:{pid}"}
@@ -68,7 +67,8 @@ def test_ctrl_c_on_docker_backend_leaves_no_container_or_volume(reference_submis
         return any(c.labels.get("org.socket-grader.role") == "server"
                    for c in client.containers.list(filters=owned_by(pid)))
 
-    done = _interrupt_grading(reference_submission("python"), "docker", server_running)
+    done = _interrupt_grading(reference_submission("python"), backend.name, server_running,
+                              "--engine-url", backend.engine_url)
     assert done.returncode == 130, done.stderr
     grader_pid = done.args
     assert client.containers.list(all=True, filters=owned_by(grader_pid)) == []

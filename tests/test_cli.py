@@ -63,6 +63,7 @@ def test_unusable_docker_names_the_socket_and_suggests_local(reference_submissio
 
 def test_auto_falls_back_to_local_with_a_notice(reference_submission, monkeypatch, capsys):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("CONTAINER_HOST", "unix:///nonexistent/podman.sock")
     main([str(reference_submission("python")), "--clients", "20", "--quiet"])
     assert "does NOT sandbox" in capsys.readouterr().err
 

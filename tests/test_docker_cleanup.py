@@ -1,4 +1,4 @@
-"""`grade cleanup` removes what crashed runs left in Docker, and only that."""
+"""`grade cleanup` removes what crashed runs left in Docker or Podman, and only that."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import pytest
 from grader.cli import main
 from grader.pod.docker import LABEL, OWNER_LABEL, RUN_LABEL
 
-from .conftest import docker_backend_or_skip
-
-pytestmark = pytest.mark.docker
+from .conftest import engine_backend_or_skip, engine_params
 
 
 def _leftover(client, image, owner_pid):
@@ -23,16 +21,18 @@ def _leftover(client, image, owner_pid):
                                     network_mode="none")
 
 
-def test_cleanup_removes_runs_whose_grader_is_gone(capsys):
-    backend = docker_backend_or_skip()
+@pytest.mark.parametrize("kind", engine_params())
+def test_cleanup_removes_runs_whose_grader_is_gone(capsys, kind):
+    backend = engine_backend_or_skip(kind)
     import docker
 
-    client = docker.from_env()
+    client = backend.connect().client
     dead_pid = 4_000_000  # above the kernel's pid_max: no such process
     dead = _leftover(client, backend.image, dead_pid)
     alive = _leftover(client, backend.image, os.getpid())
     try:
-        assert main(["cleanup"]) == 0
+        assert main(["cleanup", "--backend", backend.name,
+                     "--engine-url", backend.engine_url]) == 0
         assert "removed 1 container(s)" in capsys.readouterr().out
         names = {c.id for c in client.containers.list(all=True, filters={"label": LABEL})}
         assert dead.id not in names and alive.id in names

@@ -3,7 +3,8 @@ time, the grader itself ends normally, and nothing of the run is left behind.
 
 Each case grades one folder of tests/hostile/ (over the correct Python reference) with a
 small assignment (few connections, short timeouts) holding only the checks that case is
-about, on the Docker backend and, where it can contain the case, the local one. After
+about, on each container engine (Docker, Podman rootful and rootless) and, where it can
+contain the case, the local backend. After
 each run: no container or volume carrying this run's labels, no process carrying this
 run's marker or sitting in its work folder, no listener left on the server's port, no
 work folder. No program sends traffic anywhere but loopback.
@@ -31,7 +32,14 @@ from grader.pod import LocalBackend
 from grader.pod.base import Backend
 from grader.pod.processes import ResourceLimits, marked_pids
 
-from .conftest import REFERENCE, REPO, docker_backend_or_skip
+from .conftest import (
+    ENGINE_KINDS,
+    REFERENCE,
+    REPO,
+    engine_backend_or_skip,
+    engine_params,
+    skip_without_limit,
+)
 
 HOSTILE = Path(__file__).parent / "hostile"
 WALL_BUDGET = 120.0  # seconds: a bound on hangs, derived from the small limits below
@@ -55,6 +63,7 @@ class Case:
     words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # in the summary
     local: bool = True  # safe (and contained) on the local backend
     docker: dict = field(default_factory=dict)  # DockerSettings overrides
+    needs_limit: str = ""  # a container limit without which the case is not contained
     slow: bool = False  # waits out its timeouts on purpose
 
 
@@ -99,7 +108,7 @@ CASES = [
          local=False, docker={"pids": 64}),
     Case("memory-hog", LOAD, NOT_STARTED,
          {"server-starts": ("more memory than the sandbox allows",)},
-         local=False, docker={"memory": "256m"}),
+         local=False, docker={"memory": "256m"}, needs_limit="memory"),
     Case("cpu-spin", LOAD, {}),
     Case("output-flood", (*LOAD, "client-echo"), {}),
     Case("disk-filler", STARTS, {}),
@@ -137,11 +146,8 @@ class Recording(Backend):
 
 
 def _backend(kind: str, assignment) -> Backend:
-    if kind == "docker":
-        from grader.pod.docker import DockerBackend
-
-        docker_backend_or_skip()
-        return DockerBackend.for_assignment(assignment, os.environ.get("SOCKET_GRADER_IMAGE"))
+    if kind in ENGINE_KINDS:
+        return engine_backend_or_skip(kind, assignment)
     return LocalBackend(assignment.limits.output_cap, LOCAL_LIMITS)
 
 
@@ -171,10 +177,8 @@ def _prepare(name: str, folder: Path) -> dict:
     return {"outside": outside}
 
 
-def _docker_leftovers(run_id: str) -> list[str]:
-    import docker
-
-    client = docker.from_env()
+def _engine_leftovers(backend, run_id: str) -> list[str]:
+    client = backend.connect().client
     try:
         labels = {"label": [f"org.socket-grader.owner={socket.gethostname()}:{os.getpid()}",
                             f"org.socket-grader.run={run_id}"]}
@@ -209,8 +213,8 @@ def _processes_in(folder: Path) -> list[int]:
 
 def _assert_nothing_left(backend: Recording, report) -> None:
     (pod,) = backend.pods
-    if backend.name == "docker":
-        assert _docker_leftovers(pod.run_id) == []
+    if backend.inner.sandboxed:
+        assert _engine_leftovers(backend.inner, pod.run_id) == []
         return
     # Killed processes may take a moment to be reaped by init.
     deadline = time.monotonic() + 5
@@ -235,8 +239,9 @@ def _stderr_line(result, prefix: str) -> dict:
 def _case_params():
     for case in CASES:
         slow = [pytest.mark.slow] if case.slow else []
-        yield pytest.param(case, "docker", id=f"{case.name}-docker",
-                           marks=[pytest.mark.docker, *slow])
+        for engine in engine_params():
+            yield pytest.param(case, engine.values[0], id=f"{case.name}-{engine.id}",
+                               marks=[*engine.marks, *slow])
         if case.local:
             yield pytest.param(case, "local", id=f"{case.name}-local", marks=slow)
 
@@ -245,6 +250,8 @@ def _case_params():
 def test_hostile_submission(case: Case, kind: str, tmp_path):
     assignment = _assignment(case)
     backend = Recording(_backend(kind, assignment))
+    if case.needs_limit:
+        skip_without_limit(backend.inner, case.needs_limit)
     folder = _compose(case.name, tmp_path / "submission")
     _prepare(case.name, folder)
     submission = load_submission(folder, assignment)
@@ -285,11 +292,11 @@ def _assert_case_specifics(name: str, kind: str, report) -> None:
         # The client flooded stderr for its whole run: what was kept is capped, noted.
         assert "more bytes not kept" in report.check("client-echo").evidence["stderr"]
     elif name == "disk-filler":
-        cap = "No space left on device" if kind == "docker" else "File too large"
+        cap = "No space left on device" if kind != "local" else "File too large"
         assert "disk full after" in start.evidence["stderr"] and cap in start.evidence["stderr"]
         written = int(re.search(r"disk full after (\d+) MiB", start.evidence["stderr"])[1])
         assert written <= 64
-    elif name == "snoop" and kind == "docker":
+    elif name == "snoop" and kind != "local":
         found = _stderr_line(start, "SNOOP")
         assert found == {"readable": [], "walk_hits": [], "interfaces": ["lo"]}
     elif name == "shell-metachars":
@@ -311,7 +318,7 @@ def test_an_absurd_port_placeholder_is_refused_when_loading(tmp_path):
     assert "grade.toml" in str(refused.value) and "format spec" in str(refused.value)
 
 
-@pytest.mark.parametrize("kind", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+@pytest.mark.parametrize("kind", ["local", *engine_params()])
 @pytest.mark.parametrize("shape", ["huge-file", "many-files"])
 def test_an_oversized_submission_is_refused_naming_the_cap(kind, shape, tmp_path):
     assignment = _assignment(Case("huge-file", STARTS, {}))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import trio
 
-from ..arguments import positive_int
+from ..arguments import add_engine_url, positive_int
 from ..assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from ..errors import GraderError
 from ..pod import BACKENDS, choose_backend
@@ -35,13 +35,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="gradings at once, each in its own pod (default: %(default)s, "
                         "half the CPUs: the concurrency checks need CPU time to be fair)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="docker (sandboxed pods), local (plain processes, NOT "
-                        "sandboxed), or auto: docker; auto refuses to fall back to local "
-                        "for a batch, since it runs other people's code (default: auto)")
+                        help="docker or podman (sandboxed pods), local (plain processes, NOT "
+                        "sandboxed), or auto: docker, else podman; auto refuses to fall back "
+                        "to local for a batch, since it runs other people's code "
+                        "(default: auto)")
+    add_engine_url(parser)
     parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, metavar="NAME|PATH",
                         help=f"a bundled assignment ({', '.join(bundled_names())}) or the "
                         "folder of your own (default: %(default)s)")
-    parser.add_argument("--image", help="Docker image for the pods")
+    parser.add_argument("--image", help="container image for the pods")
     parser.add_argument("--force", action="store_true",
                         help="grade every student again, even those already complete")
     parser.add_argument("--retry-errors", action="store_true",
@@ -64,10 +66,14 @@ def run_batch_command(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     assignment = load_assignment(args.assignment)
     image = args.image or os.environ.get("SOCKET_GRADER_IMAGE")
-    backend, notice = choose_backend(args.backend, assignment, image)
+    backend, notice = choose_backend(args.backend, assignment, image, args.engine_url)
+    if not backend.sandboxed and args.backend == "auto":
+        raise GraderError(f"{notice}. A batch runs other people's code: start Docker or "
+                          "Podman, or pass --backend local to run it unsandboxed anyway")
     if notice:
-        raise GraderError(f"{notice}. A batch runs other people's code: start Docker, or "
-                          "pass --backend local to run it unsandboxed anyway")
+        print(f"notice: {notice}", file=sys.stderr)
+    # Each grading's worker process must find the same engine this one found.
+    os.environ.update(backend.environment())
     options = BatchOptions(backend=backend.name, jobs=args.jobs, image=image,
                            force=args.force, retry_errors=args.retry_errors,
                            student_timeout=args.student_timeout,

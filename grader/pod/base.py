@@ -11,12 +11,15 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
 from ..results import BuildResult
 from .probe_session import ProbeSession
+
+if TYPE_CHECKING:
+    from ..loading.assignment import Assignment
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,29 @@ async def running_pod(make: Callable[[trio.Nursery], PodT]) -> AsyncIterator[Pod
 
 class Backend(abc.ABC):
     name: str
+    sandboxed: bool = True
+    advice: str = ""  # what the user can do when it cannot run here
+
+    @classmethod
+    def for_assignment(cls, assignment: Assignment, image: str | None = None,
+                       engine_url: str | None = None) -> Backend:
+        """This backend with the assignment's settings; `image` and `engine_url` are for
+        the backends that run containers."""
+        raise NotImplementedError(f"the {cls.__name__} is made directly")
+
+    def unavailable_reason(self, image: bool = True) -> str | None:
+        """None when this backend can run here (with `image`: its pod image is there too),
+        else why not, in words that name where it looked."""
+        return None
+
+    def describe(self) -> str:
+        """Where pods are made, for a notice: e.g. the engine and its address."""
+        return f"the {self.name} backend"
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that make another grader process (a batch's worker)
+        find this same backend."""
+        return {}
 
     @abc.abstractmethod
     def open_pod(self, submission_dir: str, label: str) -> AbstractAsyncContextManager[Pod]:

@@ -21,13 +21,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker
 import requests
 import trio
-from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Ulimit
 
 from ..errors import BackendUnavailable
@@ -58,26 +59,11 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def docker_host() -> str:
-    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-
-
-def docker_unreachable_reason(image: str | None = None) -> str | None:
-    """None when a Docker daemon answers (and has `image`, if given), else why not,
-    naming where we looked."""
-    try:
-        client = docker.from_env(timeout=5)
-        try:
-            client.ping()
-            if image is not None:
-                client.images.get(image)
-        finally:
-            client.close()
-    except ImageNotFound:
-        return f"the Docker image {image!r} is not on the Docker host at {docker_host()}"
-    except DockerException as exc:
-        return f"no Docker daemon answered at {docker_host()} ({_short(exc)})"
-    return None
+def engine_product(version: dict[str, Any]) -> str:
+    """Which engine serves this Docker API, from its /version answer: "Podman" (its
+    service names itself in Components), else "Docker"."""
+    names = [str(c.get("Name", "")) for c in version.get("Components") or ()]
+    return "Podman" if any(n.startswith("Podman") for n in names) else "Docker"
 
 
 def _short(exc: BaseException) -> str:
@@ -88,6 +74,40 @@ def _short(exc: BaseException) -> str:
 async def _in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await trio.to_thread.run_sync(functools.partial(function, *args, **kwargs),
                                          abandon_on_cancel=True)
+
+
+def force_remove(container: Container, attempts: int = 5) -> None:
+    """Remove a container, running or not; gone already is fine. A container that is
+    exiting at that moment can refuse once (Podman: "could not be stopped ... container
+    state improper"): try again."""
+    for attempt in range(attempts):
+        try:
+            container.remove(force=True)
+            return
+        except NotFound:
+            return
+        except APIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _labels(container: Container) -> dict[str, str]:
+    """A container's labels, also from a sparse listing (no inspection)."""
+    return container.attrs.get("Labels") or {}
+
+
+def _remove_all(containers: list[Container]) -> None:
+    """Remove them all, joined containers first (the pause container owns the namespace
+    they use); one that cannot be removed does not keep the others."""
+    failed: APIError | None = None
+    for container in sorted(containers, key=lambda c: _labels(c).get(ROLE_LABEL) == "pause"):
+        try:
+            force_remove(container)
+        except APIError as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
 
 
 def remove_leftovers(client: docker.DockerClient, everything: bool = False) -> tuple[int, int]:
@@ -101,36 +121,22 @@ def remove_leftovers(client: docker.DockerClient, everything: bool = False) -> t
         owner_host, _, pid = labels.get(OWNER_LABEL, ":").partition(":")
         return owner_host == host and pid.isdigit() and not Path(f"/proc/{pid}").exists()
 
-    containers = [c for c in client.containers.list(all=True, filters={"label": LABEL})
-                  if abandoned(c.labels)]
-    runs = {c.labels.get(RUN_LABEL) for c in containers}
-    # Joined containers first: the pause container owns the namespace they use.
-    for container in sorted(containers, key=lambda c: c.labels.get(ROLE_LABEL) == "pause"):
-        with suppress(NotFound):
-            container.remove(force=True)
+    # sparse: no inspection of each container, which another run may be removing.
+    containers = [c for c in client.containers.list(all=True, sparse=True,
+                                                    filters={"label": LABEL})
+                  if abandoned(_labels(c))]
+    runs = {_labels(c).get(RUN_LABEL) for c in containers}
+    _remove_all(containers)
     volumes = [v for v in client.volumes.list(filters={"label": LABEL})
-               if everything or v.attrs.get("Labels", {}).get(RUN_LABEL) in runs]
+               if everything or (v.attrs.get("Labels") or {}).get(RUN_LABEL) in runs]
     for volume in volumes:
         with suppress(NotFound):
             volume.remove(force=True)
     return len(containers), len(volumes)
 
 
-def remove_docker_leftovers(everything: bool = False) -> tuple[int, int]:
-    """`grade cleanup`: remove_leftovers on the Docker host of this environment."""
-    try:
-        client = docker.from_env(timeout=API_TIMEOUT)
-    except DockerException as exc:
-        raise BackendUnavailable(f"no Docker daemon answered at {docker_host()} "
-                                 f"({_short(exc)})") from None
-    try:
-        return remove_leftovers(client, everything)
-    finally:
-        client.close()
-
-
 class _DemuxedOutput(trio.abc.ReceiveStream):
-    """An attached or `docker exec` stream read as the program's stdout; stderr is kept
+    """An attached container's stream read as the program's stdout; stderr is kept
     aside, capped. Docker multiplexes both on one socket: 8-byte headers (stream, 0, 0,
     0, size)."""
 
@@ -164,8 +170,9 @@ class _DemuxedOutput(trio.abc.ReceiveStream):
         await self._stream.aclose()
 
 
-class _ExecInput(trio.abc.SendStream):
-    """The stdin side of a `docker exec` socket; closing it sends EOF to the program."""
+class _AttachedInput(trio.abc.SendStream):
+    """The stdin side of an attached container's socket; closing it sends EOF to the
+    program."""
 
     def __init__(self, stream: trio.SocketStream) -> None:
         self._stream = stream
@@ -181,12 +188,13 @@ class _ExecInput(trio.abc.SendStream):
             await self._stream.send_eof()
 
 
-def _raw_socket(docker_socket: Any) -> socket.socket:
+def _stream_of(docker_socket: Any, url: str) -> trio.SocketStream:
+    """The hijacked connection of an attach or exec, as a trio stream."""
     raw = getattr(docker_socket, "_sock", docker_socket)
     if not isinstance(raw, socket.socket) or type(raw) is not socket.socket:
-        raise BackendUnavailable(f"cannot talk to containers through {docker_host()}: only "
-                                 "unix:// and tcp:// Docker hosts are supported")
-    return raw
+        raise BackendUnavailable(f"cannot talk to containers through {url}: only "
+                                 "unix:// and tcp:// engine addresses are supported")
+    return trio.SocketStream(trio.socket.from_stdlib_socket(raw))
 
 
 class DockerProgram(Program):
@@ -219,9 +227,13 @@ class DockerProgram(Program):
         with suppress(DockerException, requests.exceptions.RequestException), \
                 trio.move_on_after(5):
             await _in_thread(self.container.reload)
-            self.oom_killed = bool(self.container.attrs["State"].get("OOMKilled"))
+            self.oom_killed = self._killed_at_memory_limit(self.container.attrs["State"],
+                                                           exit_code)
         self._exit_code = exit_code
         self.exited.set()
+
+    def _killed_at_memory_limit(self, state: dict[str, Any], exit_code: int) -> bool:
+        return bool(state.get("OOMKilled"))
 
     async def stop(self, grace: float) -> None:
         if self._exit_code is None:
@@ -245,11 +257,14 @@ class DockerProgram(Program):
 class DockerPod(Pod):
     backend = "docker"
     sandboxed = True
+    program_class: type[DockerProgram] = DockerProgram
     teardown_budget = 20.0  # removing a pod's containers through the API
 
-    def __init__(self, client: docker.DockerClient, settings: DockerSettings, image: str,
+    def __init__(self, engine: Engine, settings: DockerSettings, image: str,
                  nursery: trio.Nursery, output_cap: int, plan: Plan) -> None:
-        self.client = client
+        self.engine = engine
+        self.client = engine.client
+        self.engine_url = engine.url
         self.settings = settings
         self.image = image
         self.nursery = nursery
@@ -257,7 +272,7 @@ class DockerPod(Pod):
         self.run_id = f"sg-{uuid.uuid4().hex[:12]}"
         self.volume_name = f"{self.run_id}-submission"
         self.plan = plan
-        self.notes = tuple(plan.notes)
+        self.notes = (*engine.limitations(), *plan.notes)
         self.pause: Container | None = None
         self.probe_container: Container | None = None
         self._counter = 0
@@ -269,6 +284,16 @@ class DockerPod(Pod):
         self._counter += 1
         return f"{self.run_id}-{role}-{self._counter}"
 
+    def _ulimits(self) -> list[Ulimit]:
+        """Explicit, within the host's hard limits: an engine whose default is above them
+        cannot start the container at all."""
+        return [Ulimit(name="nofile", soft=self.settings.nofile, hard=self.settings.nofile)]
+
+    def _volume_options(self) -> dict[str, str]:
+        """The local driver's options for the size-capped tmpfs at /submission."""
+        return {"type": "tmpfs", "device": "tmpfs",
+                "o": f"size={self.settings.workdir_size},uid=65534,gid=65534"}
+
     def _limits(self) -> dict[str, Any]:
         settings = self.settings
         return {
@@ -279,7 +304,7 @@ class DockerPod(Pod):
             "memswap_limit": settings.memory,  # no swap: the memory limit really bites
             "pids_limit": settings.pids,
             "nano_cpus": int(settings.cpus * 1e9),
-            "ulimits": [Ulimit(name="nofile", soft=settings.nofile, hard=settings.nofile)],
+            "ulimits": self._ulimits(),
             "log_config": LogConfig(type="json-file",
                                     config={"max-size": "2m", "max-file": "1"}),
             "init": True,  # signals reach the program, zombies are reaped
@@ -304,15 +329,15 @@ class DockerPod(Pod):
     async def start_up(self) -> None:
         await _in_thread(
             self.client.volumes.create, self.volume_name, driver="local",
-            driver_opts={"type": "tmpfs", "device": "tmpfs",
-                         "o": f"size={self.settings.workdir_size},uid=65534,gid=65534"},
+            driver_opts=self._volume_options(),
             labels=self._labels("volume"))
         self.pause = await _in_thread(
             self.client.containers.run, self.image, ["sleep", "infinity"], detach=True,
             init=True, network_mode="none", name=self._name("pause"),
             sysctls={"net.ipv4.ip_unprivileged_port_start": "0"},
             volumes={self.volume_name: {"bind": "/submission", "mode": "rw"}},
-            labels=self._labels("pause"), mem_limit="32m", pids_limit=16)
+            labels=self._labels("pause"), mem_limit="32m", pids_limit=16,
+            ulimits=self._ulimits())
         submission = tar_of(self.plan)
         async with trio.open_nursery() as nursery:
             # Files must go in after the pause container started: that mounts the tmpfs.
@@ -322,22 +347,23 @@ class DockerPod(Pod):
 
     async def _start_probe(self) -> None:
         # Not read-only: put_archive is refused on a read-only root filesystem. The probe's
-        # own filesystem is out of the students' reach either way.
+        # own filesystem is out of the students' reach either way. The probe is the
+        # container's own program, attached before it starts (no `exec`: Podman keeps
+        # each exec session's monitor process alive for 5 minutes after it ended).
         self.probe_container = await _in_thread(
-            self.client.containers.create, self.image, ["sleep", "infinity"],
-            labels=self._labels("probe"), name=self._name("probe"),
+            self.client.containers.create, self.image, ["python3", "-m", PROBE_MODULE],
+            stdin_open=True, working_dir="/opt/probe", labels=self._labels("probe"),
+            name=self._name("probe"),
             **{**self._limits(), "environment": {"PYTHONDONTWRITEBYTECODE": "1"}})
         await _in_thread(self.probe_container.put_archive, "/opt", probe_bundle())
+        attached = await _in_thread(
+            self.client.api.attach_socket, self.probe_container.id,
+            params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        stream = _stream_of(attached, self.engine_url)
         await _in_thread(self.probe_container.start)
-        api = self.client.api
-        exec_id = await _in_thread(api.exec_create, self.probe_container.id,
-                                   ["python3", "-m", PROBE_MODULE], stdin=True, stdout=True,
-                                   stderr=True, workdir="/opt/probe")
-        exec_socket = await _in_thread(api.exec_start, exec_id, socket=True)
-        stream = trio.SocketStream(trio.socket.from_stdlib_socket(_raw_socket(exec_socket)))
         output = _DemuxedOutput(stream)
         self.probe = ProbeSession(
-            _ExecInput(stream), output,
+            _AttachedInput(stream), output,
             lambda: output.stderr.value().decode(errors="replace")[-2000:])
         await self.nursery.start(self.probe.read_answers)
 
@@ -355,8 +381,12 @@ class DockerPod(Pod):
 
     async def _create_student(self, role: str, command: str, stdin: bool = False) -> Container:
         return await _in_thread(self.client.containers.create, self.image,
-                                ["/bin/sh", "-c", _signal_reaching(command)],
-                                stdin_open=stdin, **self._student_options(role))
+                                self._command(command), stdin_open=stdin,
+                                **self._student_options(role))
+
+    def _command(self, command: str) -> list[str]:
+        """How a student's command line runs under the container's init (`init=True`)."""
+        return ["/bin/sh", "-c", _signal_reaching(command)]
 
     async def build(self, role: str, command: str, timeout: float) -> BuildResult:
         completed = await self.run(f"build-{role}", command, b"", timeout)
@@ -366,7 +396,7 @@ class DockerPod(Pod):
 
     async def start(self, role: str, command: str) -> Program:
         container = await self._create_student(role, command)
-        program = DockerProgram(self, container, command)
+        program = self.program_class(self, container, command)
         await _in_thread(container.start)
         self.nursery.start_soon(program.watch)
         return program
@@ -375,14 +405,14 @@ class DockerPod(Pod):
                   pace: float = 0.0) -> Completed:
         started = time.monotonic()
         container = await self._create_student(role, command, stdin=True)
-        program = DockerProgram(self, container, command)
+        program = self.program_class(self, container, command)
         try:
             # Output is read from the attached stream, never from the container's log:
             # the log is capped as one file, so a flood on stderr would push stdout out.
             attached = await _in_thread(
                 self.client.api.attach_socket, container.id,
                 params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            stream = trio.SocketStream(trio.socket.from_stdlib_socket(_raw_socket(attached)))
+            stream = _stream_of(attached, self.engine_url)
             output = _DemuxedOutput(stream, self.output_cap)
             stdout = CappedOutput(self.output_cap)
             collected = trio.Event()
@@ -424,10 +454,8 @@ class DockerPod(Pod):
 
     def _remove_everything(self) -> None:
         containers = self.client.containers.list(
-            all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
-        for container in sorted(containers, key=lambda c: c.labels.get(ROLE_LABEL) == "pause"):
-            with suppress(NotFound):
-                container.remove(force=True)
+            all=True, sparse=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
+        _remove_all(containers)
         with suppress(NotFound):
             self.client.volumes.get(self.volume_name).remove(force=True)
 
@@ -456,43 +484,169 @@ async def _feed_socket(stream: trio.SocketStream, data: bytes, pace: float) -> N
 
 
 async def _remove(container: Container) -> None:
-    with suppress(NotFound):
-        await _in_thread(container.remove, force=True)
+    await _in_thread(force_remove, container)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A container engine that answered at `url`, and what it said about itself."""
+
+    client: docker.DockerClient
+    url: str
+    product: str  # "Docker" or "Podman"
+    version: str
+    rootless: bool = False
+    cgroup_version: str = "?"
+    # Limits of the pod's recipe this engine cannot apply: "memory", "pids", "cpu"
+    # (a rootless engine on cgroup v1 has no cgroup controller delegated to it).
+    missing_limits: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        rootless = " (rootless)" if self.rootless else ""
+        return f"{self.product} {self.version}{rootless} at {self.url}"
+
+    def limitations(self) -> tuple[str, ...]:
+        """What this engine's pods cannot do that the recipe asks for, said plainly."""
+        if not self.missing_limits:
+            return ()
+        words = {"memory": "memory", "pids": "process count", "cpu": "CPU"}
+        names = [words[name] for name in self.missing_limits]
+        missing = " and ".join(filter(None, (", ".join(names[:-1]), names[-1])))
+        return (f"sandbox limits not applied: {self}, on cgroup v{self.cgroup_version}, "
+                f"cannot limit the {missing} of containers (no cgroup controller is "
+                "delegated to it): your programs ran without those limits.",)
 
 
 class DockerBackend(Backend):
-    name = "docker"
+    """Pods of containers made through the Docker API of the engine at `engine_url`.
 
-    def __init__(self, settings: DockerSettings, image: str, output_cap: int) -> None:
+    A variant for another engine that speaks the same API (Podman) is a subclass that
+    names the engine, where to find it, and its pod class; nothing else differs."""
+
+    name = "docker"
+    product = "Docker"
+    service = "daemon"
+    address_variable = "DOCKER_HOST"
+    default_address = "unix:///var/run/docker.sock"
+    pod_class: type[DockerPod] = DockerPod
+    advice = ("Start Docker, set DOCKER_HOST or --engine-url, or grade with --backend local "
+              "(not sandboxed)")
+
+    def __init__(self, settings: DockerSettings, image: str, output_cap: int,
+                 engine_url: str | None = None) -> None:
         self.settings = settings
         self.image = image
         self.output_cap = output_cap
+        self.engine_url = engine_url or self.default_url()
 
     @classmethod
-    def for_assignment(cls, assignment: Assignment, image: str | None = None) -> DockerBackend:
-        return cls(assignment.docker, image or assignment.docker.image,
-                   assignment.limits.output_cap)
+    def default_url(cls) -> str:
+        return os.environ.get(cls.address_variable) or cls.default_address
 
-    async def _client(self) -> docker.DockerClient:
+    @classmethod
+    def for_assignment(cls, assignment: Assignment, image: str | None = None,
+                       engine_url: str | None = None) -> DockerBackend:
+        return cls(assignment.docker, image or assignment.docker.image,
+                   assignment.limits.output_cap, engine_url)
+
+    def connect(self, timeout: float = API_TIMEOUT) -> Engine:
+        """The engine at our address, checked to be the one this backend drives."""
+        client = None
         try:
-            client = await _in_thread(docker.from_env, timeout=API_TIMEOUT)
-            await _in_thread(client.images.get, self.image)
-        except ImageNotFound:
-            raise BackendUnavailable(f"the Docker image {self.image!r} is not on the Docker "
-                                     f"host at {docker_host()}. {IMAGE_HELP}") from None
+            client = docker.from_env(timeout=timeout,
+                                     environment={**os.environ, "DOCKER_HOST": self.engine_url})
+            version = client.version()
+            info = client.info()
         except DockerException as exc:
-            raise BackendUnavailable(f"no Docker daemon answered at {docker_host()} "
-                                     f"({_short(exc)}); try --backend local") from None
-        await _in_thread(remove_leftovers, client)
-        return client
+            if client is not None:
+                client.close()
+            raise BackendUnavailable(f"no {self.product} {self.service} answered at "
+                                     f"{self.engine_url} ({_short(exc)})") from None
+        product = engine_product(version)
+        if product != self.product:
+            client.close()
+            raise BackendUnavailable(f"the engine at {self.engine_url} is {product} "
+                                     f"{version.get('Version', '?')}, not {self.product} "
+                                     f"(use --backend {product.lower()})")
+        try:
+            return self._engine_of(client, version, info)
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            client.close()
+            raise BackendUnavailable(f"the {self.product} {self.service} at "
+                                     f"{self.engine_url} did not say what it can do "
+                                     f"({_short(exc)})") from None
+
+    def _engine_of(self, client: docker.DockerClient, version: dict[str, Any],
+                   info: dict[str, Any]) -> Engine:
+        """The engine's facts, from its /version and /info answers."""
+        missing = tuple(limit for limit, key in (("memory", "MemoryLimit"),
+                                                 ("pids", "PidsLimit"),
+                                                 ("cpu", "CpuCfsQuota"))
+                        if info.get(key) is False)
+        return Engine(client, self.engine_url, self.product, str(version.get("Version", "?")),
+                      any("rootless" in str(o) for o in info.get("SecurityOptions") or ()),
+                      str(info.get("CgroupVersion") or "?"), missing)
+
+    def unavailable_reason(self, image: bool = True) -> str | None:
+        """None when the engine answers (and has the pod's image, with `image`), else why
+        not, naming where we looked."""
+        try:
+            engine = self.connect(timeout=5)
+        except BackendUnavailable as exc:
+            return str(exc)
+        try:
+            if image:
+                engine.client.images.get(self.image)
+        except ImageNotFound:
+            return f"the image {self.image!r} is not on the {engine}"
+        except DockerException as exc:
+            return f"the {engine} did not answer ({_short(exc)})"
+        finally:
+            engine.client.close()
+        return None
+
+    def describe(self) -> str:
+        """The engine, for a notice: `Podman 4.3.1 at unix:///run/podman/podman.sock`."""
+        try:
+            engine = self.connect(timeout=5)
+        except BackendUnavailable:
+            return f"{self.product} at {self.engine_url}"
+        engine.client.close()
+        return str(engine)
+
+    def environment(self) -> dict[str, str]:
+        return {self.address_variable: self.engine_url}
+
+    def remove_leftovers(self, everything: bool = False) -> tuple[int, int]:
+        """`grade cleanup`: remove_leftovers on this backend's engine."""
+        engine = self.connect()
+        try:
+            return remove_leftovers(engine.client, everything)
+        finally:
+            engine.client.close()
+
+    async def _engine(self) -> Engine:
+        engine = await _in_thread(self.connect)
+        try:
+            await _in_thread(engine.client.images.get, self.image)
+            await _in_thread(remove_leftovers, engine.client)
+        except ImageNotFound:
+            engine.client.close()
+            raise BackendUnavailable(f"the image {self.image!r} is not on the {engine}. "
+                                     f"{IMAGE_HELP}") from None
+        except BaseException:
+            engine.client.close()
+            raise
+        return engine
 
     @asynccontextmanager
     async def open_pod(self, submission_dir: str, label: str) -> AsyncIterator[Pod]:
         plan = plan_copy(submission_dir)  # refuses an oversized one before any container
-        client = await self._client()
+        engine = await self._engine()
         try:
-            async with running_pod(lambda nursery: DockerPod(
-                    client, self.settings, self.image, nursery, self.output_cap, plan)) as pod:
+            async with running_pod(lambda nursery: self.pod_class(
+                    engine, self.settings, self.image, nursery, self.output_cap,
+                    plan)) as pod:
                 yield pod
         finally:
-            client.close()
+            engine.client.close()

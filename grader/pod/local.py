@@ -25,6 +25,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -33,6 +34,9 @@ from .base import Backend, Completed, Pod, Program, running_pod
 from .copying import copy_to, plan_copy
 from .probe_session import ProbeSession
 from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, sweep_run
+
+if TYPE_CHECKING:
+    from ..loading.assignment import Assignment
 
 # Ports outside the kernel's ephemeral range, so no client connection can take the
 # server's port as its source port while the server is being restarted.
@@ -159,11 +163,17 @@ class LocalPod(Pod):
 
 class LocalBackend(Backend):
     name = "local"
+    sandboxed = False
 
     def __init__(self, output_cap: int = 64 * 1024,
                  limits: ResourceLimits | None = None) -> None:
         self.output_cap = output_cap
         self.limits = limits or ResourceLimits()
+
+    @classmethod
+    def for_assignment(cls, assignment: Assignment, image: str | None = None,
+                       engine_url: str | None = None) -> LocalBackend:
+        return cls(assignment.limits.output_cap)
 
     @asynccontextmanager
     async def open_pod(self, submission_dir: str, label: str) -> AsyncIterator[Pod]:
