@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO))
 from grader import grade, load_assignment, load_submission  # noqa: E402
 from grader.pod import LocalBackend, make_backend  # noqa: E402
 
-SUBMISSIONS = {"python": REPO / "reference" / "python" / "correct",
-               "c": REPO / "reference" / "c" / "correct"}
+SUBMISSIONS = {"python": REPO / "reference" / "echo" / "python" / "correct",
+               "c": REPO / "reference" / "echo" / "c" / "correct"}
 # Program starts on a grading's critical path: the server twice (start, restart), and
 # three client steps (client-echo, the concurrent copies started together, end-to-end).
 SEQUENTIAL_STARTS = {"local": 5, "docker": 5 + 2}  # docker adds the pause and probe containers

@@ -88,7 +88,7 @@ def peak_rss_kib(pid: int) -> int:
 
 
 def build_server(workdir: Path) -> Path:
-    shutil.copytree(REPO / "reference" / "c" / "correct", workdir / "c")
+    shutil.copytree(REPO / "reference" / "echo" / "c" / "correct", workdir / "c")
     subprocess.run(["make", "-s", "server"], cwd=workdir / "c", check=True, timeout=120)
     return workdir / "c" / "server"
 

@@ -2,7 +2,7 @@
 and whether it finds the copies planted in it.
 
 The class is made in a temporary folder from the reference programs
-(reference/python/correct and reference/c/correct), half of the students in each
+(reference/echo/python/correct and reference/echo/c/correct), half of the students in each
 language. Every student's copy has its own names for the functions and variables the
 programs define, its functions in another order, and code of its own (random helper
 functions, about as long as the reference), as students who extend a handout have.
@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from grader.term.similarity import find_similar  # noqa: E402
 
-REFERENCE = {"python": REPO / "reference" / "python" / "correct",
-             "c": REPO / "reference" / "c" / "correct"}
+REFERENCE = {"python": REPO / "reference" / "echo" / "python" / "correct",
+             "c": REPO / "reference" / "echo" / "c" / "correct"}
 SUFFIX = {"python": ".py", "c": ".c"}
 C_DECLARED = re.compile(r"\b(?:int|char|void|long|size_t|ssize_t|socklen_t|double|unsigned|"
                         r"struct\s+\w+|pthread_t)\s*\**\s*([a-z_]\w*)\s*[\[=;,()]")

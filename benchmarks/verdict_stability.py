@@ -3,7 +3,7 @@
     python benchmarks/verdict_stability.py [--runs 5] [--jobs 2] [--backends local,docker]
                                            [--only NAME,...] [--skip-hostile]
 
-Grades every reference submission (reference/*/correct and each faulty one) and every
+Grades every reference submission (reference/echo/*/correct and each faulty one) and every
 case of tests/hostile/ `--runs` times, `--jobs` at a time (two gradings beside each
 other on two cores, as `grade batch --jobs 2` does), on each available backend. Prints
 each check whose status changed between runs of one submission (expected: none) and the

@@ -14,12 +14,12 @@ def pytest_configure(config):
                                        "(deselect with -m 'not slow')")
     config.addinivalue_line("markers", "podman: needs a reachable Podman service (skipped "
                                        "without one, required when CI=true)")
-REFERENCE = REPO / "reference"
+REFERENCE = REPO / "reference" / "echo"  # the echo assignment's references
 
 
 def compose_reference(target: Path, language: str, faulty: str | None = None) -> Path:
     """A submission folder: the correct programs of `language`, with one faulty program
-    (from reference/<language>/faulty/<faulty>/) in place of its correct twin."""
+    (from reference/echo/<language>/faulty/<faulty>/) in place of its correct twin."""
     shutil.copytree(REFERENCE / language / "correct", target)
     if faulty:
         shutil.copytree(REFERENCE / language / "faulty" / faulty, target, dirs_exist_ok=True)
