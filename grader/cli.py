@@ -22,6 +22,7 @@ from .loading.submission import load_submission
 from .pod import BACKENDS, ENGINES, choose_backend, make_backend
 from .report import FILE_FORMATS, github, markdown, terminal
 from .results import GradeReport
+from .starter import write_starter
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -37,6 +38,7 @@ other commands:
   grade cleanup [--all]    remove containers left by crashed grading runs
   grade batch DIR --out R  grade a whole class (see grade batch --help)
   grade init-ci            write a GitHub Actions workflow into a student repository
+  grade new-assignment DIR write a starter folder for an assignment of your own
   grade export gradescope  write a Gradescope autograder zip
   grade export gradebook   a batch's grades for Canvas, Moodle or CSV (see grade export -h)
 
@@ -197,7 +199,29 @@ def run_cleanup(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def run_new_assignment(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="grade new-assignment",
+        description="Write a starter assignment folder: the plan (assignment.toml: "
+        "built-in checks and one of its own), the student's handout (README.md), an "
+        "example check written against grader.api (checks.py), and a reference solution "
+        "(reference/) that passes every check. Adapt it, then grade with "
+        "--assignment DIR. See docs/writing-an-assignment.md.")
+    parser.add_argument("folder", type=Path, metavar="DIR", help="where to write it")
+    parser.add_argument("--name", help="the assignment's name (default: DIR's name)")
+    parser.add_argument("--title", help="its title, as reports show it")
+    parser.add_argument("--force", action="store_true",
+                        help="write into DIR even when it holds files")
+    args = parser.parse_args(argv)
+    written = write_starter(args.folder, args.name, args.title, args.force)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"\nnext: grade {args.folder / 'reference'} --assignment {args.folder}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "new-assignment": run_new_assignment,
     "cleanup": run_cleanup,
     "concepts": run_concepts, "init-ci": run_init_ci, "export": run_export,
     "batch": run_batch_command}

@@ -58,7 +58,7 @@ def test_manifest_overrides_defaults(write_submission, echo):
     ({"server.py": SERVER, "client.py": CLIENT, "grade.toml": "[client]\nrun = './c {port}'\n"},
      "never passes {host}"),
     ({"server.py": SERVER, "client.py": CLIENT, "grade.toml": "[sever]\nrun = './s {port}'\n"},
-     "sever: unknown key"),
+     "sever: not a program of this assignment"),
     ({"server.py": SERVER, "client.py": CLIENT, "grade.toml": "[server\nrun = 1\n"},
      "not valid TOML"),
     ({"server.py": SERVER, "client.py": CLIENT, "grade.toml": "[server]\nrun = 5\n"},

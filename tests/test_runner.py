@@ -7,7 +7,7 @@ import dataclasses
 import trio
 
 from grader import Status, grade, load_assignment, load_submission
-from grader.api import check, inconclusive, passed
+from grader.api import Failure, check, inconclusive, passed
 from grader.loading.assignment import PlannedCheck
 from grader.pod import LocalBackend
 
@@ -27,6 +27,23 @@ async def after_bug(ctx):
 @check("no-evidence", title="Finds no evidence")
 async def no_evidence(ctx):
     return inconclusive("the control was missing")
+
+
+def _deep_helper() -> None:
+    raise Failure("the reply never came", hint="Answer on the connection.",
+                  evidence={"seen": 0})
+
+
+@check("fails-deep", title="Fails from inside a helper")
+async def fails_deep(ctx):
+    _deep_helper()
+    return passed("never reached")
+
+
+@check("reads-evidence", title="Reads the evidence of the failed one",
+       uses=("fails-deep",))
+async def reads_evidence(ctx):
+    return passed("never reached")
 
 
 @check("slow", title="Never ends")
@@ -53,6 +70,18 @@ def test_a_grader_bug_is_an_error_not_a_failure(write_submission):
     assert "Traceback" in bug.grader_traceback
     assert after.status is Status.SKIPPED and "grader-bug" in after.summary
     assert report.score == 0
+
+
+def test_a_failure_raised_deep_in_a_helper_is_the_students_not_the_graders(
+        write_submission):
+    report = _grade(write_submission({"server.py": "", "client.py": CLIENT}),
+                    _assignment_with(fails_deep, reads_evidence))
+    failed, reader = report.checks
+    assert failed.status is Status.FAIL and failed.grader_traceback == ""
+    assert (failed.summary, failed.hint, dict(failed.evidence)) == (
+        "the reply never came", "Answer on the connection.", {"seen": 0})
+    # A check that only reads another's evidence is skipped when there is none to read.
+    assert reader.status is Status.SKIPPED and "gathered no evidence" in reader.summary
 
 
 def test_inconclusive_earns_nothing_and_shows_no_concept(write_submission):

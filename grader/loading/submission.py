@@ -68,6 +68,10 @@ def load_submission(path: str | Path, assignment: Assignment) -> Submission:
 
 def _read_manifest(path: Path, roles: Mapping[str, Role]) -> dict[str, ProgramSpec]:
     top = Table(path, read_toml(path))
+    for section in top.keys():  # noqa: SIM118 (a Table, not a dict)
+        if section not in roles:
+            raise top.error(section, f"not a program of this assignment (its roles: "
+                                     f"{', '.join(roles)}; write one [ROLE] table each)")
     specs = {}
     for role in roles.values():
         table = top.table(role.name)

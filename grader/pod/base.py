@@ -107,8 +107,9 @@ class Pod(abc.ABC):
                   pace: float = 0.0) -> Completed:
         """Run a program to completion with `stdin`, killed at the deadline.
 
-        With `pace`, stdin is written a line at a time, `pace` seconds apart, as a
-        person typing would: each line then reaches the program in its own read."""
+        With `pace`, stdin is written a line at a time as a person typing would: each
+        line once the program printed its answer to the one before (see
+        processes.write_paced), so each line reaches the program in its own read."""
 
     @abc.abstractmethod
     async def server_port(self) -> int:

@@ -427,7 +427,7 @@ class DockerPod(Pod):
             deadline = trio.move_on_after(timeout)
             with deadline:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_feed_socket, stream, stdin, pace)
+                    nursery.start_soon(_feed_socket, stream, stdin, pace, stdout)
                     nursery.start_soon(collect)
                     await program.watch()
                     with trio.move_on_after(1.0):  # what is still in flight belongs to it
@@ -473,11 +473,12 @@ def _signal_reaching(command: str) -> str:
 SHELL_SYNTAX = set(";&|<>()$`\\\n\"'*?[]{}=#~")
 
 
-async def _feed_socket(stream: trio.SocketStream, data: bytes, pace: float) -> None:
+async def _feed_socket(stream: trio.SocketStream, data: bytes, pace: float,
+                       printed: CappedOutput) -> None:
     """Write `data` to an attached container's stdin, then half-close: EOF on its stdin,
     while its output still comes back on the same socket."""
     try:
-        await write_paced(stream, data, pace)
+        await write_paced(stream, data, pace, printed)
         await stream.send_eof()
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass  # a program may exit without reading all its input

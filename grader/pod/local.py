@@ -128,7 +128,7 @@ class LocalPod(Pod):
         try:
             with deadline:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(feed, process.process.stdin, stdin, pace)
+                    nursery.start_soon(feed, process.process.stdin, stdin, pace, process.stdout)
                     await process.process.wait()
                     # Output still in the pipe belongs to the run; a grandchild holding
                     # the pipe open must not hold us, so this wait is bounded too.

@@ -71,8 +71,10 @@ class CappedOutput:
         self.cap = cap
         self.data = bytearray()
         self.dropped = 0
+        self.lines = 0  # newlines seen, kept or not: how many lines the program printed
 
     def add(self, chunk: bytes) -> None:
+        self.lines += chunk.count(b"\n")
         room = self.cap - len(self.data)
         self.data += chunk[:room]
         self.dropped += max(0, len(chunk) - room)
@@ -202,21 +204,34 @@ async def spawn(nursery: trio.Nursery, argv: list[str], cwd: Path, output_cap: i
     return host_process
 
 
-async def write_paced(stream: trio.abc.SendStream, data: bytes, pace: float = 0.0) -> None:
-    """Write `data` to a program's input, a line at a time `pace` seconds apart when
-    `pace` is set. The caller ends the input (close, or half-close a socket)."""
+PATIENCE = 1.0  # seconds paced input waits for the answer to a line before the next
+
+
+async def write_paced(stream: trio.abc.SendStream, data: bytes, pace: float = 0.0,
+                      printed: CappedOutput | None = None) -> None:
+    """Write `data` to a program's input: all at once, or, with `pace`, a line at a time
+    as a person would type it: each line once the program has printed its answer to the
+    line before (one more line on `printed`; at most PATIENCE seconds' wait, for a
+    program that holds its output back), and at least `pace` seconds after it. So what
+    the program sends on never piles up, however slow the machine: a server reading
+    one message per recv() gets one line per recv(). The caller ends the input."""
     chunks = data.splitlines(keepends=True) if pace else [data]
     for index, chunk in enumerate(chunks):
         if index:
             await trio.sleep(pace)
+            if printed is not None:
+                with trio.move_on_after(PATIENCE):
+                    while printed.lines < index:
+                        await trio.sleep(0.01)
         await stream.send_all(chunk)
 
 
-async def feed(stdin: trio.abc.SendStream, data: bytes, pace: float = 0.0) -> None:
+async def feed(stdin: trio.abc.SendStream, data: bytes, pace: float = 0.0,
+               printed: CappedOutput | None = None) -> None:
     """Write `data` to a program's stdin pipe (see write_paced) and close it."""
     try:
         async with stdin:
-            await write_paced(stdin, data, pace)
+            await write_paced(stdin, data, pace, printed)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # a program may exit without reading all its input
 
