@@ -107,37 +107,47 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
     sources = source_addresses(count)
     async with ctx.connections(count, sources=sources, timeout=ctx.params["connect_timeout"],
                                stall_timeout=ctx.params["accept_stall"]) as group:
-        rounds = [await ctx.protocol.round(group, 1, timeout)]
-        # The socket table while every connection is open, between rounds.
+        # The socket table while every connection is open and in the server's hands.
         during = await ctx.server.socket_table(whole=True)
         owned_during = ctx.server.owned_inodes()
+        rounds = [await ctx.protocol.round(group, 1, timeout)]
         while len(rounds) < wanted and rounds[-1].answered:
             rounds.append(await ctx.protocol.round(group, len(rounds) + 1, timeout))
+        # Ports the server opened while serving show between rounds, or at the end.
+        serving = await ctx.server.socket_table(whole=True)
         opened = group.opened
     after = (await ctx.server.socket_table(whole=True)).listening_ports(
         ctx.server.owned_inodes())
     # Served: answered in every one of the `wanted` rounds while all stayed open.
-    served = (opened.opened - len(set().union(*(r.not_answered for r in rounds)))
-              if len(rounds) == wanted else 0)
+    # Served at once: accepted by the server while every connection was open, then
+    # answered in every round. One at a time is not at once.
+    held = opened.opened - opened.pacing.unaccepted
+    answered_all = (opened.opened - len(set().union(*(r.not_answered for r in rounds)))
+                    if len(rounds) == wanted else 0)
+    served = min(answered_all, held) if min(answered_all, held) > 1 or count == 1 else 0
     established = during.server_side(port, "ESTABLISHED")
     answered = [r.answered for r in rounds]
     evidence = {
         "connections": count, "opened": opened.opened, "connect_errors": opened.errors,
         "source_ips": len(sources), "rounds": wanted, "rounds_run": len(rounds),
-        "answered_per_round": answered, "served_while_all_open": served,
-        "established_between_rounds": len(established),
+        "accepted_while_all_open": held, "answered_per_round": answered,
+        "served_while_all_open": served,
+        "established_before_rounds": len(established),
         "round_counts": [r.counts for r in rounds], "examples": examples(rounds),
         "pacing": _pacing_evidence(opened),
     }
-    carry = {"before": before, "during": during.listening_ports(owned_during), "after": after,
-             "server_ends": len(established), "opened": opened.opened,
+    carry = {"before": before, "after": after,
+             "during": (during.listening_ports(owned_during)
+                        | serving.listening_ports(ctx.server.owned_inodes())),
+             "server_ends": len(established) if held == opened.opened else 0,
+             "opened": opened.opened,
              "elsewhere": [four_tuple(e) for e in during.tcp("ESTABLISHED")
                            if e.local[1] != port and e.remote[1] != port
                            and (owned_during is None or e.inode in owned_during)]}
     if opened.opened == count:
-        summary = (f"{served}/{count} connections served in {wanted} rounds while all were "
-                   f"open (from {address_span(sources)}; {len(established)} ESTABLISHED on "
-                   f":{port} between rounds)")
+        summary = (f"{served}/{count} connections served in {counted(wanted, 'round')} while "
+                   f"all were open (from {address_span(sources)}; {len(established)} "
+                   f"ESTABLISHED on :{port} before the first)")
     else:
         summary = (f"{served}/{count} connections served: only {opened.opened} could be "
                    f"opened" + (" before your server stopped accepting"
@@ -177,7 +187,10 @@ def _opening_story(opened: Opened, count: int, port: int, sources: list[str],
              "none was dropped however small your backlog.")
     if pacing.stalled:
         story += (f" Then your server stopped accepting: it accepted nothing for {stall:g} s "
-                  f"while {pacing.stalled_queue} more waited in its accept queue.")
+                  f"while {pacing.unaccepted} more waited in its accept queue, so only "
+                  f"{opened.opened - pacing.unaccepted} were in its hands at once.")
+    elif opened.opened:
+        story += " Your server accepted every one of them while all were open."
     if opened.errors:
         story += " Not opened: " + "; ".join(f"{n}x {why}" for why, n in
                                              opened.errors.items()) + "."
@@ -257,9 +270,9 @@ async def server_one_port(ctx: CheckContext) -> Outcome:
         return failed(f"{len(seen['elsewhere'])} of your server's connections were on other "
                       f"ports than {port}", evidence=evidence, hint=hint)
     if not seen["server_ends"]:
-        return inconclusive(f"no connection of ours was open on :{port} while we looked, so "
-                            "the ports your server uses with clients could not be seen",
-                            evidence=evidence)
+        return inconclusive("your server never held our connections all at once (see "
+                            "server-concurrency), so the ports it uses with clients could not "
+                            "be seen", evidence=evidence)
     return passed(f"1 listening port before, during and after the load; "
                   f"{seen['server_ends']}/{seen['opened']} server ends on :{port}",
                   evidence=evidence)
@@ -291,9 +304,9 @@ async def server_same_ip(ctx: CheckContext) -> Outcome:
                 "answered": answered, "expected": count * wanted, "misrouted": misrouted,
                 "examples": shown}
     opened_text = "" if opened.opened == count else f" ({opened.opened} opened)"
-    summary = (f"{count} connections from {source}{opened_text}, {len(rounds)} interleaved "
-               f"round(s): {answered}/{count * wanted} replies on the right connection, "
-               f"{misrouted} misrouted")
+    summary = (f"{count} connections from {source}{opened_text}, "
+               f"{counted(len(rounds), 'interleaved round')}: {answered}/{count * wanted} "
+               f"replies on the right connection, {misrouted} misrouted")
     if answered == count * wanted:
         return passed(summary, evidence=evidence)
     details = [f"All {count} connections came from {source}; only their source ports "

@@ -34,11 +34,11 @@ class ConnectionGroup:
     async def exchange(self, payloads: Sequence[bytes], *, timeout: float, until: bytes = b"",
                        length: int = 0, order_seed: int | None = None, slice_size: int = 0,
                        pause: float = 0.0, connections: Sequence[int] = (),
-                       ) -> tuple[m.Reply, ...]:
+                       max_bytes: int = 64 * 1024) -> tuple[m.Reply, ...]:
         """Send `payloads[i]` on connection i and read its reply (see probe.messages)."""
         answer = await self.probe.call(m.Exchange(
             self.name, tuple(payloads), timeout, until, length, tuple(connections), slice_size,
-            pause, order_seed))
+            pause, order_seed, max_bytes))
         return answer.replies
 
     async def send(self, payloads: Sequence[bytes], *, timeout: float, slice_size: int = 0,
@@ -48,9 +48,9 @@ class ConnectionGroup:
 
     async def read(self, *, timeout: float, until: bytes = b"", length: int = 0,
                    lengths: Sequence[int] = (), connections: Sequence[int] = (),
-                   ) -> tuple[m.Reply, ...]:
+                   max_bytes: int = 64 * 1024) -> tuple[m.Reply, ...]:
         answer = await self.probe.call(m.Read(self.name, timeout, until, length,
-                                              tuple(lengths), tuple(connections)))
+                                              tuple(lengths), tuple(connections), max_bytes))
         return answer.replies
 
     async def half_close(self, connections: Sequence[int] = ()) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -110,6 +110,11 @@ class Pod(abc.ABC):
         With `pace`, stdin is written a line at a time as a person typing would: each
         line once the program printed its answer to the one before (see
         processes.write_paced), so each line reaches the program in its own read."""
+
+    @abc.abstractmethod
+    async def add_files(self, folder: str, files: Mapping[str, bytes]) -> str:
+        """Put files of the grader's (relative path -> bytes) into `folder` of the
+        submission's folder in the pod; returns that folder's path as programs see it."""
 
     @abc.abstractmethod
     async def server_port(self) -> int:

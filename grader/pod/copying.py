@@ -16,8 +16,9 @@ import os
 import shutil
 import stat
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
 
@@ -112,4 +113,24 @@ def tar_of(plan: Plan) -> bytes:
                     archive.addfile(info, handle)
             else:
                 archive.addfile(info)
+    return buffer.getvalue()
+
+
+def tar_of_files(files: Mapping[str, bytes]) -> bytes:
+    """Files of the grader's own (relative path -> bytes) as a tar owned by the student
+    user, with their folders, readable by all."""
+    buffer = io.BytesIO()
+    folders = sorted({str(parent) for name in files for parent in PurePosixPath(name).parents
+                      if str(parent) != "."})
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for folder in folders:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            info.uid = info.gid = STUDENT_UID
+            archive.addfile(info)
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            info.uid = info.gid = STUDENT_UID
+            archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()

@@ -19,7 +19,7 @@ import socket
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,7 @@ from docker.types import LogConfig, Ulimit
 from ..errors import BackendUnavailable
 from ..results import BuildResult
 from .base import Backend, Completed, Pod, Program, running_pod
-from .copying import Plan, plan_copy, tar_of
+from .copying import Plan, plan_copy, tar_of, tar_of_files
 from .probe_bundle import PROBE_MODULE, probe_bundle
 from .probe_session import ProbeSession
 from .processes import CappedOutput, write_paced
@@ -442,6 +442,11 @@ class DockerPod(Pod):
         exit_code = None if deadline.cancelled_caught else program.exit_code
         return Completed(command, exit_code, stdout.value(), output.stderr.value(),
                          time.monotonic() - started)
+
+    async def add_files(self, folder: str, files: Mapping[str, bytes]) -> str:
+        archive = tar_of_files({f"{folder}/{name}": data for name, data in files.items()})
+        await _in_thread(self.pause.put_archive, "/submission", archive)
+        return f"/submission/{folder}"
 
     async def server_port(self) -> int:
         return self.settings.port

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -140,6 +140,13 @@ class LocalPod(Pod):
         stdout, stderr = process.output()
         exit_code = None if deadline.cancelled_caught else process.exit_code
         return Completed(command, exit_code, stdout, stderr, time.monotonic() - started)
+
+    async def add_files(self, folder: str, files: Mapping[str, bytes]) -> str:
+        root = self.workdir / folder
+        for name, data in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(data)
+        return str(root)
 
     async def server_port(self) -> int:
         if self._port is None:

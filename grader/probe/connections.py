@@ -125,7 +125,8 @@ class _Opening:
     async def absorbed(self, nursery: trio.Nursery) -> Pacing:
         """Start connects only while the accept queue has room: waiting connections never
         exceed what the listener's backlog holds, so none is dropped. The kernel keeps
-        backlog + 1 completed connections; one slot stays spare."""
+        backlog + 1 completed connections; one slot stays spare. Then wait until the
+        server has accepted every one of them."""
         request = self.request
         listeners, _ = read_listeners(request.port)
         backlog = sum(item.backlog for item in listeners) if listeners and all(
@@ -133,26 +134,45 @@ class _Opening:
         window = min(MAX_IN_FLIGHT, max(1, backlog) if backlog >= 0
                      else UNKNOWN_BACKLOG_WINDOW)
         started = waits = 0
-        accepted_before, last_progress = -1, trio.current_time()
-        while started < request.count:
+        watch = _AcceptWatch(request.stall_timeout)
+        while True:
             listeners, _ = read_listeners(request.port)
             queued = sum(item.queued for item in listeners)
-            room = window - queued - self.in_flight
+            if started == request.count and not self.in_flight and (queued == 0
+                                                                     or not listeners):
+                return Pacing("absorbed", backlog, window, waits, False, 0, 0.0)
+            room = window - queued - self.in_flight if started < request.count else 0
             if room > 0:
                 for _ in range(min(room, request.count - started)):
                     self.start(nursery, started)
                     started += 1
-                last_progress = trio.current_time()
+                watch.progress()
                 await trio.sleep(0)
                 continue
-            accepted = len(self.opened) - queued
-            if accepted > accepted_before:
-                accepted_before, last_progress = accepted, trio.current_time()
-            elif trio.current_time() - last_progress > request.stall_timeout:
+            if watch.stalled(len(self.opened) - queued):
                 return Pacing("absorbed", backlog, window, waits, True, queued, 0.0)
             waits += 1
             await trio.sleep(POLL)
-        return Pacing("absorbed", backlog, window, waits, False, 0, 0.0)
+
+
+class _AcceptWatch:
+    """Whether the server is still accepting: it counts as stalled once the number it
+    accepted has not grown for `limit` seconds."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.accepted = -1
+        self.since = trio.current_time()
+
+    def progress(self) -> None:
+        self.since = trio.current_time()
+
+    def stalled(self, accepted: int) -> bool:
+        if accepted > self.accepted:
+            self.accepted = accepted
+            self.progress()
+            return False
+        return trio.current_time() - self.since > self.limit
 
 
 class ConnectionGroups:
@@ -194,7 +214,7 @@ class ConnectionGroups:
                    else "timed out connecting")
             errors[why] = missing
         pacing = Pacing(pacing.mode, pacing.backlog, pacing.window, pacing.waits,
-                        pacing.stalled, pacing.stalled_queue,
+                        pacing.stalled, pacing.unaccepted,
                         round(trio.current_time() - started, 3))
         return Opened(len(connections), errors, tuple(c.local for c in connections), pacing)
 

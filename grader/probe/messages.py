@@ -82,7 +82,7 @@ class Pacing:
     window: int  # most connections waiting to be accepted at any moment
     waits: int  # times the probe waited for the server to accept before going on
     stalled: bool  # gave up: the server accepted nothing for `stall_timeout` seconds
-    stalled_queue: int  # connections waiting in the accept queue when it gave up
+    unaccepted: int  # connections still waiting in the accept queue at the end
     seconds: float
 
 
@@ -203,9 +203,10 @@ class Open(Request[Opened]):
     (the source port is always the kernel's choice).
 
     pacing "absorbed" keeps the connections that wait to be accepted within what the
-    listener's backlog holds, so none is dropped however small the backlog; it gives
-    up when the server accepts nothing for `stall_timeout` seconds. "burst" opens them
-    all in the same instant.
+    listener's backlog holds, so none is dropped however small the backlog, and at the
+    end waits until the server has accepted them all (the accept queue is empty): then
+    the server holds every connection at once. It gives up when the server accepts
+    nothing for `stall_timeout` seconds. "burst" opens them all in the same instant.
     """
 
     op = "open"

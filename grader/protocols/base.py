@@ -100,10 +100,10 @@ class Protocol(abc.ABC):
 
     name: ClassVar[str]
     incomplete: ClassVar[str] = "the reply was incomplete"  # said of a reply cut short
-    replies: ClassVar[Replies] = Replies()
 
     def __init__(self) -> None:
         self.placeholders: dict[str, str] = {}  # for the server's run command
+        self.replies = Replies()  # how the recording server answers the student's client
 
     async def prepare(self, pod: Pod) -> None:  # noqa: B027 (most protocols need nothing)
         """Called once the pod is up, before anything of the student's starts."""
