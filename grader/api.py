@@ -32,15 +32,7 @@ from .checks.base import (
     scored,
 )
 from .checks.diagnosis import Diagnosis, diagnose, diagnose_run
-from .checks.evidence import (
-    Transcript,
-    counted,
-    printed_details,
-    printed_lines,
-    source_addresses,
-    tail,
-    transcript,
-)
+from .checks.evidence import counted, printed_details, printed_lines, source_addresses, tail
 from .checks.server import require_server
 from .grading.connections import ConnectionGroup
 from .grading.context import CheckContext, StudentServer
@@ -65,7 +57,6 @@ __all__ = [
     "Round",
     "SocketTable",
     "StudentServer",
-    "Transcript",
     "check",
     "counted",
     "diagnose",
@@ -82,5 +73,4 @@ __all__ = [
     "scored",
     "source_addresses",
     "tail",
-    "transcript",
 ]

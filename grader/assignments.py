@@ -111,7 +111,8 @@ def _import(path: Path) -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and typing look their module up by name
-    try:
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:  # without a __pycache__ in the instructor's folder (it may be read-only)
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         del sys.modules[name]
@@ -123,6 +124,8 @@ def _import(path: Path) -> ModuleType:
         line = f"line {frames[-1].lineno}: " if frames else ""
         raise InputError(path, f"{line}importing it raised {type(exc).__name__}: "
                                f"{exc}") from None
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     return module
 
 

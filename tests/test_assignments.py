@@ -22,10 +22,10 @@ UPPER = REPO / "docs" / "examples" / "upper"
 PUBLIC_API = [
     "Answer", "Check", "CheckContext", "ClientJob", "Completed", "ConnectionGroup",
     "Diagnosis", "Failure", "Outcome", "Program", "Protocol", "Replies", "Round",
-    "SocketTable", "StudentServer", "Transcript", "check", "counted", "diagnose",
+    "SocketTable", "StudentServer", "check", "counted", "diagnose",
     "diagnose_run", "endpoint", "failed", "four_tuple", "inconclusive", "passed",
     "printed_details", "printed_lines", "probe", "require_server", "scored",
-    "source_addresses", "tail", "transcript",
+    "source_addresses", "tail",
 ]
 
 

@@ -2,12 +2,13 @@
 server, and against the student's own server. Everything about concurrency, ports and
 restarts is a built-in check, driven through the echo protocol."""
 
+from dataclasses import dataclass
+
 from grader.api import (
     CheckContext,
     Completed,
     Diagnosis,
     Outcome,
-    Transcript,
     check,
     diagnose_run,
     failed,
@@ -16,12 +17,59 @@ from grader.api import (
     printed_lines,
     require_server,
     tail,
-    transcript,
 )
 from grader.protocols.echo import EchoProtocol
 
 PRINT_HINT = ("Print each line the server sends back as it arrives; after the end of input, "
               "shut down the sending side, read until the server closes, then exit 0.")
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """How a client's run compares with the lines it should have printed."""
+
+    kind: str  # ok, timed-out, missing, decorated, extra, order, exit
+    problem: str  # "" when ok
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+def transcript(completed: Completed, expected: list[str]) -> Transcript:
+    """Whether a client's run shows exactly `expected` echoed back, and if not, why."""
+    printed = printed_lines(completed)
+    missing = [line for line in expected if line not in printed]
+    decorated = [line for line in missing if any(line in shown for shown in printed)]
+    if completed.timed_out:
+        return Transcript("timed-out", (
+            f"your client {_ended(completed)} (it printed {len(printed)} of "
+            f"{len(expected)} lines); it should exit once its input ended and every echo "
+            "arrived"))
+    if missing and len(decorated) == len(missing):
+        example = next(shown for shown in printed if decorated[0] in shown)
+        return Transcript("decorated", (
+            f"printed every echo, but with text added (e.g. {example[:80]!r} for "
+            f"{decorated[0][:40]!r})"))
+    if missing:
+        return Transcript("missing", f"{len(missing)} of {len(expected)} lines never printed, "
+                                     f"first: {missing[0]!r}")
+    extra = [line for line in printed if line not in expected]
+    if extra:
+        return Transcript("extra", f"printed {len(extra)} line(s) it was never sent, first: "
+                                   f"{extra[0]!r}")
+    if printed != expected:
+        return Transcript("order", "printed every line, but not in the order they were sent")
+    if completed.exit_code != 0:
+        return Transcript("exit", f"printed every echo but {_ended(completed)} "
+                                  "(expected status 0)")
+    return Transcript("ok", "")
+
+
+def _ended(completed: Completed) -> str:
+    if completed.timed_out:
+        return f"was still running after {completed.duration:.1f} s and was stopped"
+    return diagnose_run(completed, "client").headline
 
 
 def _stdin(lines: list[str]) -> bytes:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..pod.base import Completed, describe_status
+from ..pod.base import Completed
 from ..protocols.base import Round
 
 MAX_SHOWN = 5
@@ -36,54 +34,6 @@ def tail(text: bytes | str, lines: int = 6) -> str:
         text = text.decode(errors="replace")
     kept = [line for line in text.splitlines() if line.strip()]
     return "\n".join(kept[-lines:])
-
-
-def describe_exit(completed: Completed) -> str:
-    if completed.timed_out:
-        return f"was still running after {completed.duration:.1f} s and was stopped"
-    return describe_status(completed.exit_code)
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """How a client's run compares with the lines it should have printed."""
-
-    kind: str  # ok, timed-out, missing, decorated, extra, order, exit
-    problem: str  # "" when ok
-
-    @property
-    def ok(self) -> bool:
-        return self.kind == "ok"
-
-
-def transcript(completed: Completed, expected: list[str]) -> Transcript:
-    """Whether a client's run shows exactly `expected` echoed back, and if not, why."""
-    printed = printed_lines(completed)
-    missing = [line for line in expected if line not in printed]
-    decorated = [line for line in missing if any(line in shown for shown in printed)]
-    if completed.timed_out:
-        return Transcript("timed-out", (
-            f"your client {describe_exit(completed)} (it printed {len(printed)} of "
-            f"{len(expected)} lines); it should exit once its input ended and every echo "
-            "arrived"))
-    if missing and len(decorated) == len(missing):
-        example = next(shown for shown in printed if decorated[0] in shown)
-        return Transcript("decorated", (
-            f"printed every echo, but with text added (e.g. {example[:80]!r} for "
-            f"{decorated[0][:40]!r})"))
-    if missing:
-        return Transcript("missing", f"{len(missing)} of {len(expected)} lines never printed, "
-                                     f"first: {missing[0]!r}")
-    extra = [line for line in printed if line not in expected]
-    if extra:
-        return Transcript("extra", f"printed {len(extra)} line(s) it was never sent, first: "
-                                   f"{extra[0]!r}")
-    if printed != expected:
-        return Transcript("order", "printed every line, but not in the order they were sent")
-    if completed.exit_code != 0:
-        return Transcript("exit", f"printed every echo but {describe_exit(completed)} "
-                                  "(expected status 0)")
-    return Transcript("ok", "")
 
 
 OUTCOME_WORDS = {

@@ -325,7 +325,7 @@ class RecordStart(Request[RecordStarted]):
 
 @dataclass(frozen=True)
 class RecordRelease(Request[Done]):
-    """Let the recorder echo now: the caller knows the barrier can no longer be met."""
+    """Let the recorder answer now: the caller knows its barrier can no longer be met."""
 
     op = "record_release"
     recorder: str
