@@ -108,15 +108,15 @@ def serve(conn: socket.socket, docroot: str) -> None:
             while True:
                 buf = buf.lstrip(b"\r\n")  # empty lines before a request are allowed
                 end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(buf) > MAX_HEAD:
-                        conn.sendall(error(431, close=True))
-                        break
+                if end < 0 and len(buf) <= MAX_HEAD:
                     data = conn.recv(BUFSIZE)
                     if not data:
                         return  # the client closed its side: close ours
                     buf += data
                     continue
+                if not 0 <= end <= MAX_HEAD:
+                    conn.sendall(error(431, close=True))
+                    break
                 reply, keep_alive = answer(buf[:end], docroot)
                 buf = buf[end + 4:]
                 conn.sendall(reply)
