@@ -51,11 +51,11 @@ class Response:
     def describe(self) -> str:
         """The response in a few words, for a student."""
         if self.outcome != "complete":
-            return {"eof": "the connection was closed before a whole response",
-                    "closed": "the connection was already closed",
-                    "reset": "the connection was reset",
-                    "send-failed": "the connection was closed while the request was still "
-                                   "being sent",
+            return {"eof": "no response: the connection was closed first",
+                    "closed": "no response: the connection was already closed",
+                    "reset": "no response: the connection was reset",
+                    "send-failed": "no response: the connection was closed while the "
+                                   "request was still being sent",
                     "too-long": "a response head over 16 KiB"}.get(
                         self.outcome, "no whole response in time")
         if self.problem:

@@ -5,7 +5,7 @@ set -euo pipefail
 
 DEFAULT_IMAGE="socket-grader/base:bookworm"
 SUITE=${SOCKET_GRADER_SUITE:-bookworm}
-PACKAGES="python3,gcc,make,libc6-dev"
+PACKAGES="python3,gcc,make,libc6-dev,nginx,curl"
 FALLBACK_MIRROR="http://deb.debian.org/debian"
 LABEL="org.socket-grader.base=1"
 
@@ -23,7 +23,9 @@ strip apt caches and documentation, and load it with 'docker import'.
   -h, --help  show this help
 
 The image has python3 (3.11 on bookworm) for Python submissions and the
-grader's helpers, and gcc, make and libc6-dev to compile C submissions.
+grader's helpers, gcc, make and libc6-dev to compile C submissions, and nginx
+and curl: the http assignment's references nobody here wrote (a real server
+and a real client; students' submissions may use them too).
 It carries the label ${LABEL} and CMD ["/bin/sh"].
 
 Mirror: taken from /etc/apt/sources.list and /etc/apt/sources.list.d/*.list
@@ -209,7 +211,8 @@ fi
 # --- smoke test -----------------------------------------------------------
 docker run --rm --network none "$IMAGE" sh -c \
     'python3 -c "import sys; assert sys.version_info >= (3, 11), sys.version; print(\"python\", sys.version.split()[0])" &&
-     gcc --version | head -n 1 && make --version | head -n 1' |
+     gcc --version | head -n 1 && make --version | head -n 1 &&
+     nginx -v 2>&1 && curl --version | head -n 1' |
     sed 's/^/[build-base-image]   /'
 SIZE=$(docker image inspect --format '{{.Size}}' "$IMAGE")
 log "built $IMAGE ($((SIZE / 1024 / 1024)) MB) in $(elapsed)"
