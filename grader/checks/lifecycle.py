@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..grading.sockets import endpoint, four_tuple
+from ..pod.base import describe_status
 from ..probe import messages as m
 from .base import Outcome, check, failed, inconclusive, passed, scored
 from .evidence import MAX_SHOWN, counted, source_addresses, tail
@@ -188,7 +189,7 @@ async def server_restart(ctx: CheckContext) -> Outcome:
                 "time_wait_on_port": len(time_wait),
                 "time_wait_examples": [four_tuple(e) for e in time_wait[:MAX_SHOWN]],
                 "stop_needed_sigkill": needed_kill}
-    talked = ("answered a message on each" if before.answered == opened
+    talked = ("each answered a message" if before.answered == opened
               else f"{before.answered} of them answered a message")
     stopped = (f"(SIGTERM; it ignored that, so SIGKILL after {ctx.limits.stop_grace:g} s)"
                if needed_kill else "(SIGTERM)")
@@ -207,10 +208,13 @@ async def server_restart(ctx: CheckContext) -> Outcome:
              *_shown(time_wait, "TIME_WAIT")]
     if not start.listening:
         problem = start_problem(start)
-        said = ((f"We started your server again at once. It {problem.summary}, printing",
-                 *(f"    {line}" for line in problem.lines))
-                if problem.lines else
-                (f"We started your server again at once. It {problem.summary}.",))
+        if problem.lines and start.exit_code is not None:
+            said = (f"We started your server again at once. It "
+                    f"{describe_status(start.exit_code, start.oom_killed)} after "
+                    f"{start.seconds:.2f} s, printing",
+                    *(f"    {line}" for line in problem.lines))
+        else:
+            said = (f"We started your server again at once. It {problem.summary}.",)
         # It listened before; what changed is the TIME_WAIT sockets, unless its own
         # words say otherwise (a crash of its own, a missing file).
         hint = problem.hint if problem.specific else REUSE_HINT
