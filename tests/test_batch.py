@@ -287,6 +287,32 @@ def _stamps(out: Path) -> dict[str, tuple[int, int]]:
 
 # --- one student's trouble is that student's error --------------------------------------
 
+def test_a_batch_of_another_assignment_uses_its_plan_and_concepts(tmp_path):
+    """`grade batch --assignment http`: its checks as the gradebook's columns, its own
+    concepts in the summary, and each student graded against it."""
+    from .test_http_verdicts import compose_http
+
+    submissions = tmp_path / "submissions"
+    compose_http(submissions / "ada", "python/correct")
+    compose_http(submissions / "bea", "python/faulty/closes-after-response")
+    out = tmp_path / "results"
+    with _captured():
+        assert main(["batch", str(submissions), "--out", str(out), "--backend", "local",
+                     "--assignment", "http", "--jobs", "2"]) == 0
+    http = load_assignment("http")
+    with open(out / "grades.csv", newline="") as stream:
+        header = next(csv.reader(stream))
+    assert header[4:-1] == [p.check.id for p in http.checks]
+    rows = {row["student"]: row for row in _rows(out)}
+    assert rows["ada"]["score"] == "100"
+    assert rows["bea"]["http-keep-alive"] == "0" and rows["bea"]["server-concurrency"] != "0"
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["concepts"]) == [c.id for c in http.concepts]
+    assert summary["concepts"]["http"]["partly_shown"] == 1
+    feedback = (out / "students" / "bea" / "feedback.md").read_text()
+    assert "http-keep-alive" in feedback and "Speaking HTTP/1.1" in feedback
+
+
 def test_a_grading_past_its_deadline_is_stopped_and_recorded(tmp_path, monkeypatch):
     mark = _mark(monkeypatch)
     submissions = tmp_path / "submissions"
