@@ -16,6 +16,7 @@ from .assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from .batch.command import run_batch_command
 from .errors import BackendUnavailable, GraderError
 from .grading.runner import grade
+from .inert import inert
 from .integrations.commands import run_export, run_init_ci
 from .loading.assignment import Assignment
 from .loading.submission import load_submission
@@ -240,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return EXIT_INTERRUPTED
         if leaves and all(isinstance(leaf, GraderError) for leaf in leaves):
-            print(f"grade: error: {leaves[0]}", file=sys.stderr)
+            print(f"grade: error: {inert(str(leaves[0]))}", file=sys.stderr)
             return EXIT_USAGE
         raise
 

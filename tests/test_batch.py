@@ -252,6 +252,29 @@ def test_class_report_escapes_what_students_chose():
     assert "<i>" not in page and "<script" not in page
 
 
+def test_names_a_student_chose_reach_no_output_raw(tmp_path):
+    """A folder name with escape sequences (a cleared screen, a window title) or a
+    spreadsheet formula: every human-facing output shows it inert (issue 14)."""
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    tricky = ["\x1b[2J\x1b]0;pwned\x07eve", "=HYPERLINK(\"x\",\"y\")"]
+    for name in tricky:
+        (submissions / name).mkdir()  # no server, no client: an error record each
+    out = tmp_path / "results"
+    with _captured() as printed:
+        assert main(["batch", str(submissions), "--out", str(out), "--backend", "local",
+                     "--jobs", "2"]) == 0
+    texts = {"printed": printed.getvalue(), "grades.csv": (out / "grades.csv").read_text(),
+             "report.html": (out / "report.html").read_text(),
+             **{f"feedback of {name!r}": (out / "students" / name / "feedback.md").read_text()
+                for name in tricky}}
+    for where, text in texts.items():
+        assert "\x1b" not in text and "\x07" not in text, where
+    rows = list(csv.reader(io.StringIO(texts["grades.csv"])))
+    assert any(row[0].startswith("'=HYPERLINK") for row in rows)
+    assert not any(row[0].startswith("=") for row in rows)
+
+
 def test_rerun_skips_complete_students_and_force_grades_again(graded_class, tmp_path):
     submissions, original, _ = graded_class
     out = tmp_path / "results"

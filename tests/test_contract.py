@@ -65,6 +65,9 @@ def test_manifest_overrides_defaults(write_submission, echo):
      "server.run: expected a string"),
     ({"server.py": SERVER, "client.py": CLIENT, "grade.toml": "[server]\nrun = './s {port'\n"},
      "literal braces"),
+    # A NUL byte cannot reach a program: a clean error, not a traceback (issue 14).
+    ({"server.py": SERVER, "client.py": CLIENT,
+      "grade.toml": '[server]\nrun = "./s\\u0000 {port}"\n'}, "a NUL byte"),
 ])
 def test_submission_errors_say_what_and_where(write_submission, echo, files, message):
     folder = write_submission(files)

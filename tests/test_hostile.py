@@ -115,6 +115,8 @@ CASES = [
     Case("snoop", STARTS, {}),
     Case("shell-metachars", (*STARTS, "client-echo"), {}),
     Case("links-and-names", STARTS, {}),
+    Case("escape-sequences", STARTS, {"server-starts": "fail"},
+         {"server-starts": ("exited with status 1",)}),
 ]
 
 
@@ -341,3 +343,23 @@ def test_an_oversized_submission_is_refused_naming_the_cap(kind, shape, tmp_path
         assert "more than 5000 files" in message
     assert backend.pods == []  # refused before any pod or copy existed
     assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("socket-grader-*")) <= before
+
+
+def test_what_a_student_printed_reaches_no_report_format_raw(tmp_path):
+    """Escape sequences a student's program printed (clear screen, window title, a fake
+    score) are shown escaped in every human-facing format, never passed through."""
+    from grader.report import FILE_FORMATS, github, terminal
+
+    case = next(c for c in CASES if c.name == "escape-sequences")
+    assignment = _assignment(case)
+    folder = _compose(case.name, tmp_path / "submission\x1b[2J")
+    report = trio.run(grade, load_submission(folder, assignment), assignment,
+                      _backend("local", assignment))
+    rendered = {name: render(report) for name, render in FILE_FORMATS.items()}
+    rendered["terminal"] = terminal.render(report)
+    rendered["github"] = github.annotations(report)
+    for name, text in rendered.items():
+        assert not any(ord(c) < 32 and c not in "\n\t" for c in text), name
+        assert "\x1b" not in text and "\u202e" not in text, name
+    # What it printed is still shown, made visible.
+    assert "]0;graded: 100/100" in "\n".join(report.check("server-starts").details)

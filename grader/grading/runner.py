@@ -8,6 +8,7 @@ silently, and it is never reported as the student's failure).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 import trio
 
 from ..checks.base import Failure, Outcome
+from ..inert import inert, inert_data
 from ..loading.assignment import Assignment, PlannedCheck
 from ..loading.submission import Submission
 from ..pod.base import Backend, Pod, describe_status
@@ -54,6 +56,8 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
         builds = []
         for role, command in submission.builds:
             build = await pod.build(role, command, assignment.limits.build_timeout)
+            build = dataclasses.replace(build, command=inert(build.command),
+                                        output=inert(build.output))
             builds.append(build)
             progress.build_finished(build)
         server = StudentServer(pod, submission.program("server").run
@@ -70,9 +74,10 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
         phases["checks"] = sum(r.duration for r in results)
         teardown_started = time.monotonic()
     phases["teardown"] = time.monotonic() - teardown_started
-    return GradeReport(assignment.name, str(submission.path), pod.backend, tuple(results),
-                       tuple(builds), time.monotonic() - started,
-                       (*(() if pod.sandboxed else (_NOT_SANDBOXED,)), *pod.notes),
+    return GradeReport(assignment.name, inert(str(submission.path)), pod.backend,
+                       tuple(results), tuple(builds), time.monotonic() - started,
+                       (*(() if pod.sandboxed else (_NOT_SANDBOXED,)),
+                        *(inert(note) for note in pod.notes)),
                        {name: round(seconds, 3) for name, seconds in phases.items()},
                        assignment.concepts)
 
@@ -107,6 +112,10 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
             outcome = Outcome(Status.SKIPPED, f"skipped: needs {parent.id}, which {why} "
                               f"({parent.status})")
         else:
+            if "server" not in check.needs and server.running:
+                # Roles apart: no program of the student's runs during a check about
+                # another one (a server could otherwise do a client's networking for it).
+                await server.stop()
             context = CheckContext(pod, server, submission, planned.params, assignment.limits,
                                    protocol, {p: carried.get(p) for p in check.prerequisites})
             outcome, grader_traceback = await _run_one(planned, context, assignment)
@@ -143,10 +152,13 @@ def _build_end(build: BuildResult, limit: float) -> str:
 
 def _result(planned: PlannedCheck, outcome: Outcome, duration: float,
             grader_traceback: str) -> CheckResult:
+    """The check's result, its text made inert: it quotes what the student's programs
+    printed, and every report format shows it."""
     check = planned.check
     return CheckResult(
         id=check.id, title=check.title, status=outcome.status,
         points=round(planned.points * outcome.fraction, 2), max_points=planned.points,
-        concepts=check.concepts, summary=outcome.summary, evidence=dict(outcome.evidence),
-        details=outcome.details, hint=outcome.hint, duration=round(duration, 3),
-        grader_traceback=grader_traceback)
+        concepts=check.concepts, summary=inert(outcome.summary),
+        evidence=inert_data(dict(outcome.evidence)),
+        details=tuple(inert(line) for line in outcome.details), hint=inert(outcome.hint),
+        duration=round(duration, 3), grader_traceback=grader_traceback)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import socket
 import struct
 import time
@@ -48,7 +49,38 @@ LABEL = "org.socket-grader"
 RUN_LABEL = f"{LABEL}.run"
 OWNER_LABEL = f"{LABEL}.owner"  # hostname:pid of the grader that made it
 ROLE_LABEL = f"{LABEL}.role"
-STUDENT_USER = "65534:65534"  # nobody: no privileges, not root in the container
+PORT_RANGE_WIDTH = 2000  # a pod's ephemeral ports: narrow, and placed anew for each pod
+PORT_RANGE_SPAN = (10000, 60000)  # where a pod's range may lie (above the server's 443)
+
+
+@dataclass(frozen=True)
+class Size:
+    """What one container of the pod may use."""
+
+    memory: str
+    pids: int
+    cpus: float
+
+
+def _sized_as(role: str) -> str:
+    """The role whose size a container gets: a build runs with its program's."""
+    return role.removeprefix("build-")
+
+
+def pod_identities(settings: DockerSettings) -> tuple[int, int]:
+    """A uid for this pod's student programs and another for its probe, drawn from the
+    configured range: per-uid kernel quotas (epoll watches, processes) are then the
+    pod's own, not shared with every other pod on the machine."""
+    pairs = max(1, settings.uid_count // 2)
+    student = settings.uid_first + 2 * random.randrange(pairs)
+    return student, student + 1
+
+
+def pod_port_range() -> tuple[int, int]:
+    """A narrow ephemeral port range placed at random: a port the OS assigns falls in it,
+    a port a client picks for itself almost never does."""
+    low = random.randrange(PORT_RANGE_SPAN[0], PORT_RANGE_SPAN[1] - PORT_RANGE_WIDTH)
+    return low, low + PORT_RANGE_WIDTH - 1
 API_TIMEOUT = 60
 IMAGE_HELP = ("Pull an image with python3 (e.g. `docker pull python:3.12-slim`; add gcc and "
               "make for C submissions) or build the offline base image with "
@@ -276,6 +308,18 @@ class DockerPod(Pod):
         self.pause: Container | None = None
         self.probe_container: Container | None = None
         self._counter = 0
+        self.student_uid, self.probe_uid = pod_identities(settings)
+        self.port_range = pod_port_range()
+
+    def _size(self, role: str) -> Size:
+        """The server and the builds get the pod's full size; each copy of the client a
+        small one: the pod as a whole stays within its budget (see README, Security)."""
+        settings = self.settings
+        if role == "client":
+            return Size(settings.client_memory, settings.client_pids, settings.client_cpus)
+        if role == "probe":
+            return Size(settings.probe_memory, settings.probe_pids, settings.cpus)
+        return Size(settings.memory, settings.pids, settings.cpus)
 
     def _labels(self, role: str) -> dict[str, str]:
         return {LABEL: "1", RUN_LABEL: self.run_id, OWNER_LABEL: _owner(), ROLE_LABEL: role}
@@ -284,27 +328,29 @@ class DockerPod(Pod):
         self._counter += 1
         return f"{self.run_id}-{role}-{self._counter}"
 
-    def _ulimits(self) -> list[Ulimit]:
+    def _ulimits(self, size: Size) -> list[Ulimit]:
         """Explicit, within the host's hard limits: an engine whose default is above them
         cannot start the container at all."""
         return [Ulimit(name="nofile", soft=self.settings.nofile, hard=self.settings.nofile)]
 
     def _volume_options(self) -> dict[str, str]:
         """The local driver's options for the size-capped tmpfs at /submission."""
+        uid = self.student_uid
         return {"type": "tmpfs", "device": "tmpfs",
-                "o": f"size={self.settings.workdir_size},uid=65534,gid=65534"}
+                "o": f"size={self.settings.workdir_size},uid={uid},gid={uid}"}
 
-    def _limits(self) -> dict[str, Any]:
-        settings = self.settings
+    def _limits(self, role: str) -> dict[str, Any]:
+        size = self._size(role)
+        uid = self.probe_uid if role == "probe" else self.student_uid
         return {
-            "user": STUDENT_USER,
+            "user": f"{uid}:{uid}",
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
-            "mem_limit": settings.memory,
-            "memswap_limit": settings.memory,  # no swap: the memory limit really bites
-            "pids_limit": settings.pids,
-            "nano_cpus": int(settings.cpus * 1e9),
-            "ulimits": self._ulimits(),
+            "mem_limit": size.memory,
+            "memswap_limit": size.memory,  # no swap: the memory limit really bites
+            "pids_limit": size.pids,
+            "nano_cpus": int(size.cpus * 1e9),
+            "ulimits": self._ulimits(size),
             "log_config": LogConfig(type="json-file",
                                     config={"max-size": "2m", "max-file": "1"}),
             "init": True,  # signals reach the program, zombies are reaped
@@ -316,11 +362,14 @@ class DockerPod(Pod):
         }
 
     def _student_options(self, role: str) -> dict[str, Any]:
+        # Only builds write the submission; programs run with it read-only, each in a
+        # container with a /tmp of its own, so no role can pass files to another.
+        mode = "rw" if role.startswith("build") else "ro"
         return {
-            **self._limits(),
+            **self._limits(_sized_as(role)),
             "read_only": True,
             "tmpfs": {"/tmp": f"size={self.settings.tmp_size},mode=1777"},
-            "volumes": {self.volume_name: {"bind": "/submission", "mode": "rw"}},
+            "volumes": {self.volume_name: {"bind": "/submission", "mode": mode}},
             "working_dir": "/submission",
             "labels": self._labels(role),
             "name": self._name(role),
@@ -334,11 +383,12 @@ class DockerPod(Pod):
         self.pause = await _in_thread(
             self.client.containers.run, self.image, ["sleep", "infinity"], detach=True,
             init=True, network_mode="none", name=self._name("pause"),
-            sysctls={"net.ipv4.ip_unprivileged_port_start": "0"},
+            sysctls={"net.ipv4.ip_unprivileged_port_start": "0",
+                     "net.ipv4.ip_local_port_range": "{} {}".format(*self.port_range)},
             volumes={self.volume_name: {"bind": "/submission", "mode": "rw"}},
             labels=self._labels("pause"), mem_limit="32m", pids_limit=16,
-            ulimits=self._ulimits())
-        submission = tar_of(self.plan)
+            ulimits=self._ulimits(self._size("pause")))
+        submission = tar_of(self.plan, self.student_uid)
         async with trio.open_nursery() as nursery:
             # Files must go in after the pause container started: that mounts the tmpfs.
             nursery.start_soon(functools.partial(
@@ -354,7 +404,7 @@ class DockerPod(Pod):
             self.client.containers.create, self.image, ["python3", "-m", PROBE_MODULE],
             stdin_open=True, working_dir="/opt/probe", labels=self._labels("probe"),
             name=self._name("probe"),
-            **{**self._limits(), "environment": {"PYTHONDONTWRITEBYTECODE": "1"}})
+            **{**self._limits("probe"), "environment": {"PYTHONDONTWRITEBYTECODE": "1"}})
         await _in_thread(self.probe_container.put_archive, "/opt", probe_bundle())
         attached = await _in_thread(
             self.client.api.attach_socket, self.probe_container.id,
@@ -381,10 +431,11 @@ class DockerPod(Pod):
 
     async def _create_student(self, role: str, command: str, stdin: bool = False) -> Container:
         return await _in_thread(self.client.containers.create, self.image,
-                                self._command(command), stdin_open=stdin,
+                                self._command(command, self._size(_sized_as(role))),
+                                stdin_open=stdin,
                                 **self._student_options(role))
 
-    def _command(self, command: str) -> list[str]:
+    def _command(self, command: str, size: Size) -> list[str]:
         """How a student's command line runs under the container's init (`init=True`)."""
         return ["/bin/sh", "-c", _signal_reaching(command)]
 
@@ -444,7 +495,8 @@ class DockerPod(Pod):
                          time.monotonic() - started)
 
     async def add_files(self, folder: str, files: Mapping[str, bytes]) -> str:
-        archive = tar_of_files({f"{folder}/{name}": data for name, data in files.items()})
+        archive = tar_of_files({f"{folder}/{name}": data for name, data in files.items()},
+                               self.student_uid)
         await _in_thread(self.pause.put_archive, "/submission", archive)
         return f"/submission/{folder}"
 

@@ -86,6 +86,7 @@ class LocalPod(Pod):
         self._limits = limits
         self._processes: list[HostProcess] = []
         self._port: int | None = None
+        self._sealed = False
         self.run_id = f"sg-{uuid.uuid4().hex[:12]}"
         self.notes = notes
         # Inherited by all they start: the teardown sweep finds them by it.
@@ -114,11 +115,25 @@ class LocalPod(Pod):
                            completed.stdout.decode(errors="replace"))
 
     async def start(self, role: str, command: str) -> Program:
+        self._seal()
         return LocalProgram(await self._spawn(command))
 
     async def run(self, role: str, command: str, stdin: bytes, timeout: float,
                   pace: float = 0.0) -> Completed:
+        self._seal()
         return await self._run_to_end(command, stdin, timeout, pace=pace)
+
+    def _seal(self) -> None:
+        """Once the builds are done, the programs run with the submission read-only, as
+        in a Docker pod (a program writing into its folder fails the same way on both).
+        Here it is only a convention: the programs run as our user and could undo it."""
+        if self._sealed:
+            return
+        self._sealed = True
+        for path in [self.workdir, *self.workdir.rglob("*")]:
+            if not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    path.chmod(path.stat().st_mode & ~0o222)
 
     async def _run_to_end(self, command: str, stdin: bytes, timeout: float,
                           merge_stderr: bool = False, pace: float = 0.0) -> Completed:
