@@ -62,8 +62,13 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
              "received": [c.received for c in recorded.connections]}
     range_text = f"{low}-{high}"
     if len(distinct) == count and not outside and recorded.barrier_reached:
+        caveat = () if ctx.pod.own_port_range else (
+            f"This backend uses the machine's own ephemeral range ({range_text}), so a "
+            "client that picked random ports inside it for itself could not be told from "
+            "one the OS served; a Docker or Podman pod has a narrow range of its own, "
+            "placed at random, and can.",)
         return passed(f"{count} overlapping clients used {count} distinct ports in "
-                      f"{range_text}", evidence=evidence, carry=carry)
+                      f"{range_text}", evidence=evidence, carry=carry, details=caveat)
     details = [f"We started {count} copies of your client at once; the server held every "
                f"connection until all {count} had arrived (or {ctx.params['barrier_timeout']:.0f}"
                f" s passed). Source ports seen: {ports or 'none'}."]

@@ -84,6 +84,10 @@ class Pod(abc.ABC):
     run_id: str  # marks everything this pod started (container labels, process environ)
     notes: tuple[str, ...] = ()  # for the student: e.g. files of the submission left out
     host: str = "127.0.0.1"  # the address programs in the pod use to reach each other
+    # The pod's ephemeral port range is its own, narrow and placed at random (Docker,
+    # Podman), or the machine's (local): only the first tells a port a client chose for
+    # itself from one the OS assigned.
+    own_port_range: bool = False
     probe: ProbeSession
 
     @abc.abstractmethod

@@ -289,6 +289,7 @@ class DockerProgram(Program):
 class DockerPod(Pod):
     backend = "docker"
     sandboxed = True
+    own_port_range = True
     program_class: type[DockerProgram] = DockerProgram
     teardown_budget = 20.0  # removing a pod's containers through the API
 
