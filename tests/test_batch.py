@@ -57,6 +57,13 @@ def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
     return path
 
 
+def _end_record_claiming(entries: int) -> bytes:
+    """A zip that is only an end-of-central-directory record claiming `entries` entries
+    (zipfile would read that many directory records before any cap applied)."""
+    return struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, entries, entries, 46 * entries,
+                       0, 0)
+
+
 def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
@@ -107,15 +114,23 @@ def test_unpack_uses_the_single_top_folder_and_keeps_the_executable_bit(tmp_path
     (lambda d: _tar(d / "s.tar.gz", [(_member(f"f{i}"), b"") for i in range(30)]),
      "file-count cap"),
     (lambda d: (d / "s.zip").write_bytes(b"not a zip") and d / "s.zip", "not a readable"),
+    # Issue 14: entries it would skip count too; a name of megabytes is refused before
+    # it is read; a zip's entry count is checked before its directory is parsed.
+    (lambda d: _zip(d / "s.zip", {f"__MACOSX/f{i}": b"" for i in range(30)}),
+     "file-count cap"),
+    (lambda d: _tar(d / "s.tar.gz", [(_member("n" * 4_000_000), b"")]), "header of"),
+    (lambda d: (d / "s.zip").write_bytes(_end_record_claiming(60000)) and d / "s.zip",
+     "more than 20 entries"),
 ], ids=["zip-dotdot", "zip-absolute", "zip-symlink", "tar-dotdot", "tar-symlink",
         "tar-hardlink", "tar-device", "too-large", "zip-too-many", "tar-too-many",
-        "not-an-archive"])
+        "not-an-archive", "skipped-entries-count", "tar-huge-name", "zip-huge-directory"])
 def test_unpack_refuses_unsafe_archives(tmp_path, make, says):
     archive = make(tmp_path)
     target = tmp_path / "out"
     with pytest.raises(UnsafeArchive) as caught:
         unpack(archive, target, max_bytes=4096, max_files=20)
     assert says in str(caught.value)
+    assert len(str(caught.value)) < 400  # a name of megabytes is not quoted whole
     assert not target.exists()  # nothing half-unpacked is left
     assert not (tmp_path / "evil.py").exists() and not Path("/etc/evil").exists()
 

@@ -24,12 +24,11 @@ from typing import Protocol
 
 import trio
 
-from ..errors import GraderError, InputError
+from ..errors import GraderError
 from ..loading.assignment import Assignment
-from ..loading.submission import load_submission
 from ..results import GradeReport
 from . import outputs, records
-from .discover import MAX_BYTES, MAX_FILES, StudentEntry, discover, unpack
+from .discover import MAX_BYTES, MAX_FILES, StudentEntry, discover
 from .reaping import kill_tree
 from .records import StudentResult
 
@@ -166,19 +165,15 @@ async def _grade_student(entry: StudentEntry, results_dir: Path, assignment: Ass
         progress.student_started(entry.student)
         started = time.monotonic()
         work = results_dir / "work" / entry.student
-        prepared = started
+        prepared = 0.0
         try:
             try:
-                root = await trio.to_thread.run_sync(_prepare, entry, work, options)
-                submission = load_submission(root, assignment)
-                prepared = time.monotonic()
-                result = await _grade_in_worker(entry.student, root, assignment, options,
-                                                len(submission.builds))
+                # The worker unpacks and reads it: all the student's bytes are handled
+                # under the student's own deadline, never in the batch's process.
+                result, prepared = await _grade_in_worker(entry, work, assignment, options)
                 if result.report is not None:  # name what was handed in, not our copy
                     result = replace(result, report=replace(result.report,
                                                             submission=str(entry.source)))
-            except InputError as exc:
-                result = StudentResult(entry.student, error=_input_reason(exc))
             except Exception as exc:  # a grader problem with this one student only
                 result = StudentResult(entry.student,
                                        error=f"grader error: {type(exc).__name__}: {exc}")
@@ -187,33 +182,23 @@ async def _grade_student(entry: StudentEntry, results_dir: Path, assignment: Ass
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(
                     lambda: shutil.rmtree(work, ignore_errors=True))
-    batch.graded.append(StudentRun(result, time.monotonic() - started,
-                                   max(0.0, prepared - started)))
+    batch.graded.append(StudentRun(result, time.monotonic() - started, prepared))
     progress.student_finished(result)
 
 
-def _prepare(entry: StudentEntry, work: Path, options: BatchOptions) -> Path:
-    """The submission's folder: the student's own, or its archive unpacked afresh."""
-    if not entry.is_archive:
-        return entry.source
-    shutil.rmtree(work, ignore_errors=True)
-    return unpack(entry.source, work, options.max_bytes, options.max_files)
-
-
-def _input_reason(exc: InputError) -> str:
-    return f"{exc.path.name}: {exc.message}" if exc.path.name else exc.message
-
-
-async def _grade_in_worker(student: str, root: Path, assignment: Assignment,
-                           options: BatchOptions, builds: int) -> StudentResult:
+async def _grade_in_worker(entry: StudentEntry, work: Path, assignment: Assignment,
+                           options: BatchOptions) -> tuple[StudentResult, float]:
+    """The student's result, and the seconds its worker took to unpack and read it."""
+    student = entry.student
     argv = [sys.executable, "-m", "grader.batch.worker", "--assignment",
-            str(assignment.path), "--backend", options.backend]
+            str(assignment.path), "--backend", options.backend, "--work", str(work),
+            "--max-bytes", str(options.max_bytes), "--max-files", str(options.max_files)]
     if options.image:
         argv += ["--image", options.image]
-    argv.append(str(root))
+    argv.append(str(entry.source))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(GRADER_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    deadline = options.student_timeout or student_deadline(assignment, builds)
+    deadline = options.student_timeout or student_deadline(assignment, len(assignment.roles))
     process = await trio.lowlevel.open_process(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env)
@@ -232,7 +217,7 @@ async def _grade_in_worker(student: str, root: Path, assignment: Assignment,
     if not finished:
         return StudentResult(student, error=f"the grading did not finish within "
                              f"{deadline:.0f} s (the per-student deadline) and was stopped",
-                             details=_tail(stderr))
+                             details=_tail(stderr)), 0.0
     return _parse(student, process.returncode, bytes(stdout), bytes(stderr))
 
 
@@ -258,19 +243,20 @@ async def _end_worker(process: trio.Process) -> None:
 
 
 def _parse(student: str, returncode: int | None, stdout: bytes,
-           stderr: bytes) -> StudentResult:
+           stderr: bytes) -> tuple[StudentResult, float]:
     lines = stdout.decode(errors="replace").strip().splitlines()
     try:
         message = json.loads(lines[-1]) if lines else {}
     except ValueError:
         message = {}
+    prepared = float(message.get("prepared", 0.0))
     if "report" in message:
-        return StudentResult(student, GradeReport.from_json(message["report"]))
+        return StudentResult(student, GradeReport.from_json(message["report"])), prepared
     if "error" in message:
-        return StudentResult(student, error=message["error"])
+        return StudentResult(student, error=message["error"]), prepared
     last = _tail(stderr).strip().splitlines()
     return StudentResult(student, error=f"the grader crashed (exit status {returncode})"
-                         + (f": {last[-1]}" if last else ""), details=_tail(stderr))
+                         + (f": {last[-1]}" if last else ""), details=_tail(stderr)), 0.0
 
 
 def _tail(data: bytes | bytearray, limit: int = 4000) -> str:

@@ -21,10 +21,14 @@ import argparse
 import contextlib
 import json
 import os
+import resource
+import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import trio
 
@@ -34,6 +38,7 @@ from ..grading.runner import grade
 from ..loading.submission import load_submission
 from ..pod import choose_backend
 from ..results import GradeReport
+from .discover import MAX_BYTES, MAX_FILES, unpack
 from .reaping import become_subreaper, kill_tree
 
 ABORT_GRACE = 30.0
@@ -83,9 +88,31 @@ def _last_resort() -> None:
     os._exit(EXIT_CANCELLED)
 
 
-async def _grade(args: argparse.Namespace, lifeline: Lifeline) -> GradeReport | None:
+UNPACK_MEMORY = 1024 * 1024 * 1024  # bytes of address space while unpacking an archive
+
+
+def _prepare(source: Path, work: Path | None, max_bytes: int, max_files: int) -> Path:
+    """The submission's folder: the student's own, or their archive unpacked into `work`,
+    here, under this grading's deadline and a memory cap (an archive is untrusted)."""
+    if source.is_dir() or work is None:
+        return source
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (UNPACK_MEMORY, hard))
+        return unpack(source, work, max_bytes, max_files)
+    except MemoryError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise InputError(source, f"unpacking it takes more than "
+                                 f"{UNPACK_MEMORY // 2**20} MiB of memory") from None
+    finally:  # the student's programs start later, with the usual limits
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
+async def _grade(args: argparse.Namespace, root: Path,
+                 lifeline: Lifeline) -> GradeReport | None:
     assignment = load_assignment(args.assignment)
-    submission = load_submission(args.submission, assignment)
+    submission = load_submission(root, assignment)
     backend, _notice = choose_backend(args.backend, assignment, args.image)
     with trio.CancelScope() as scope:
         lifeline.attach(scope)
@@ -95,7 +122,10 @@ async def _grade(args: argparse.Namespace, lifeline: Lifeline) -> GradeReport | 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.batch.worker")
-    parser.add_argument("submission")
+    parser.add_argument("submission", type=Path, help="a folder, or an archive to unpack")
+    parser.add_argument("--work", type=Path, help="where to unpack an archive")
+    parser.add_argument("--max-bytes", type=int, default=MAX_BYTES)
+    parser.add_argument("--max-files", type=int, default=MAX_FILES)
     parser.add_argument("--assignment", required=True)
     parser.add_argument("--backend", required=True)
     parser.add_argument("--image")
@@ -104,17 +134,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     lifeline = Lifeline()
     lifeline.watch_stdin()
     signal.signal(signal.SIGTERM, lifeline.abort)
+    started = time.monotonic()
     try:
-        report = trio.run(_grade, args, lifeline)
+        root = _prepare(args.submission, args.work, args.max_bytes, args.max_files)
+        prepared = round(time.monotonic() - started, 3)
+        report = trio.run(_grade, args, root, lifeline)
     except InputError as exc:
-        return _emit({"error": str(exc), "input": True})
+        return _emit({"error": _reason(exc), "input": True})
     except GraderError as exc:
-        return _emit({"error": str(exc)})
+        return _emit({"error": _reason(exc)})
     finally:
         kill_tree(os.getpid(), include_root=False)
     if report is None:
         return EXIT_CANCELLED
-    return _emit({"report": report.to_json()})
+    return _emit({"report": report.to_json(), "prepared": prepared})
+
+
+REASON_LIMIT = 500  # characters of a reason kept: it may quote what a student chose
+
+
+def _reason(exc: GraderError) -> str:
+    if isinstance(exc, InputError):  # the file's name, not our copy's path
+        text = f"{exc.path.name}: {exc.message}" if exc.path.name else exc.message
+    else:
+        text = str(exc)
+    return text if len(text) <= REASON_LIMIT else text[:REASON_LIMIT] + "..."
 
 
 def _emit(message: dict) -> int:
