@@ -73,6 +73,10 @@ def _grade_parser() -> argparse.ArgumentParser:
                         "answers, else podman when its service answers, else local "
                         "(default: %(default)s)")
     add_engine_url(parser)
+    parser.add_argument("--run-as", metavar="USER",
+                        help="local backend, as root: run the student's programs as USER "
+                        "and kill every process of USER when the grading ends (give a user "
+                        "that runs nothing else; Gradescope's export does)")
     parser.add_argument("--image", help="container image for the pod (default: the "
                         "assignment's, or $SOCKET_GRADER_IMAGE)")
     parser.add_argument("--clients", type=positive_int, metavar="N",
@@ -96,7 +100,8 @@ def run_grade(argv: Sequence[str]) -> int:
         assignment = assignment.with_params("server-concurrency", clients=args.clients)
     submission = load_submission(args.submission, assignment)
     image = args.image or os.environ.get("SOCKET_GRADER_IMAGE")
-    backend, notice = choose_backend(args.backend, assignment, image, args.engine_url)
+    backend, notice = choose_backend(args.backend, assignment, image, args.engine_url,
+                                     args.run_as)
     out = sys.stdout
     live = terminal.LiveTerminal(out, terminal.wants_colour(out))
     if notice:

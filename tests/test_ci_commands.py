@@ -4,10 +4,13 @@ every file format at once (plus GitHub's step summary and annotations)."""
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import stat
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -16,6 +19,8 @@ import pytest
 import yaml
 
 from grader.cli import main
+from grader.integrations.gradescope_zip import STUDENT_USER
+from grader.pod.reaping import processes_of
 
 from .conftest import compose_reference
 
@@ -139,6 +144,16 @@ def test_export_bundles_an_instructors_own_assignment(tmp_path, monkeypatch):
         assert b'name = "echo-v2"' in archive.read("assignment/assignment.toml")
 
 
+@pytest.fixture
+def student_user():
+    """The user run_autograder runs the student's programs as (setup.sh makes it)."""
+    if os.geteuid() != 0:
+        pytest.skip("run_autograder runs as root on Gradescope; these tests need root")
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                    "/usr/sbin/nologin", STUDENT_USER], capture_output=True, check=False)
+    return STUDENT_USER
+
+
 def _simulated_autograder(root: Path, autograder_zip: Path) -> Path:
     """Gradescope's layout under `root`, with the zip's run_autograder pointed at it and
     a `grade` that runs the grader bundled in the zip (setup.sh needs the network)."""
@@ -161,7 +176,8 @@ def _simulated_autograder(root: Path, autograder_zip: Path) -> Path:
     return root / "run_autograder"
 
 
-def test_run_autograder_reports_a_low_score_without_failing(autograder_zip, tmp_path):
+def test_run_autograder_reports_a_low_score_without_failing(autograder_zip, tmp_path,
+                                                            student_user):
     run = _simulated_autograder(tmp_path, autograder_zip)
     compose_reference(tmp_path / "autograder" / "submission", "python", "no-reuseaddr-server")
     done = subprocess.run(["bash", str(run)], capture_output=True, text=True, timeout=120)
@@ -170,9 +186,36 @@ def test_run_autograder_reports_a_low_score_without_failing(autograder_zip, tmp_
     failed = [t["name"] for t in results["tests"] if t["status"] == "failed"]
     assert failed == ["server-restart: Restarts at once despite TIME_WAIT"]
     assert 0 < results["score"] < 100
+    assert not processes_of(pwd.getpwnam(student_user).pw_uid)  # nothing of theirs left
 
 
-def test_run_autograder_explains_an_ungradable_submission(autograder_zip, tmp_path):
+def test_run_autograder_runs_the_students_programs_as_their_own_user(
+        autograder_zip, tmp_path, student_user):
+    """On Gradescope the student's programs could otherwise rewrite results.json after
+    the grader wrote it (issue 14): they run as an unprivileged user, which can neither
+    write the results nor outlive the grading."""
+    run = _simulated_autograder(tmp_path, autograder_zip)
+    submission = compose_reference(tmp_path / "autograder" / "submission", "python")
+    results = tmp_path / "autograder" / "results" / "results.json"
+    forger = (f"import os, sys, time\nopen('/tmp/sg-forger-{os.getpid()}', 'w')"
+              f".write(str(os.getuid()))\nif os.fork() == 0:\n    os.setsid()\n"
+              f"    for _ in range(200):\n        try:\n            open({str(results)!r}, 'w')"
+              f".write('{{\"score\": 100}}')\n        except OSError:\n            pass\n"
+              "        time.sleep(0.05)\n    os._exit(0)\n")
+    server = (submission / "server.py").read_text()
+    (submission / "server.py").write_text(forger + server)
+    done = subprocess.run(["bash", str(run)], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    time.sleep(1.0)  # a forger that survived would have written by now
+    data = json.loads(results.read_text())
+    assert data["score"] == 100 and data["tests"], data  # ours, not the forger's
+    uid = pwd.getpwnam(student_user).pw_uid
+    assert Path(f"/tmp/sg-forger-{os.getpid()}").read_text() == str(uid)
+    assert not processes_of(uid)
+
+
+def test_run_autograder_explains_an_ungradable_submission(autograder_zip, tmp_path,
+                                                          student_user):
     run = _simulated_autograder(tmp_path, autograder_zip)
     (tmp_path / "autograder" / "submission").mkdir()
     (tmp_path / "autograder" / "submission" / "notes.txt").write_text("hi\n")

@@ -124,6 +124,7 @@ CASES = [
          {"client-ephemeral-ports": ("outside the ephemeral range",)}, local_expected={}),
     Case("thread-bomb-client", ("client-echo",), {"client-echo": "fail"},
          {"client-echo": ("never connected",)}, local=False),
+    Case("daemon-clears-env", STARTS, {}),
     Case("escape-sequences", STARTS, {"server-starts": "fail"},
          {"server-starts": ("exited with status 1",)}),
 ]
@@ -291,12 +292,24 @@ def test_hostile_submission(case: Case, kind: str, tmp_path):
     _assert_case_specifics(case.name, kind, report)
 
 
+def _alive(pid: int) -> bool:
+    """A live process (not a zombie waiting to be collected)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def _assert_case_specifics(name: str, kind: str, report) -> None:
     start = next((c for c in report.checks if c.id == "server-starts"), None)
     if name == "random-port-client" and kind == "local":
         # It passes here, and the report says why that proves less than in a pod.
         details = " ".join(report.check("client-ephemeral-ports").details)
         assert "machine's own ephemeral range" in details
+    elif name == "daemon-clears-env" and kind == "local":
+        daemon = int(re.search(r"DAEMON (\d+)", start.evidence["stderr"])[1])
+        assert not _alive(daemon), f"the daemon {daemon} outlived the grading"
     elif name == "thread-bomb-client":
         said = report.check("client-echo").evidence["stderr"]
         stopped = int(re.search(r"stopped after (\d+) threads", said)[1])

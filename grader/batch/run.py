@@ -26,10 +26,10 @@ import trio
 
 from ..errors import GraderError
 from ..loading.assignment import Assignment
+from ..pod.reaping import kill_tree
 from ..results import GradeReport
 from . import outputs, records
 from .discover import MAX_BYTES, MAX_FILES, StudentEntry, discover
-from .reaping import kill_tree
 from .records import StudentResult
 
 GRADER_ROOT = Path(__file__).resolve().parents[2]

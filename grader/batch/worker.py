@@ -37,9 +37,9 @@ from ..errors import GraderError, InputError
 from ..grading.runner import grade
 from ..loading.submission import load_submission
 from ..pod import choose_backend
+from ..pod.reaping import become_subreaper, kill_tree
 from ..results import GradeReport
 from .discover import MAX_BYTES, MAX_FILES, unpack
-from .reaping import become_subreaper, kill_tree
 
 ABORT_GRACE = 30.0
 EXIT_CANCELLED = 3

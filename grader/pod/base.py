@@ -156,9 +156,9 @@ class Backend(abc.ABC):
 
     @classmethod
     def for_assignment(cls, assignment: Assignment, image: str | None = None,
-                       engine_url: str | None = None) -> Backend:
+                       engine_url: str | None = None, run_as: str | None = None) -> Backend:
         """This backend with the assignment's settings; `image` and `engine_url` are for
-        the backends that run containers."""
+        the backends that run containers, `run_as` (a user) for the local one."""
         raise NotImplementedError(f"the {cls.__name__} is made directly")
 
     def unavailable_reason(self, image: bool = True) -> str | None:

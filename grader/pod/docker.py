@@ -604,7 +604,7 @@ class DockerBackend(Backend):
 
     @classmethod
     def for_assignment(cls, assignment: Assignment, image: str | None = None,
-                       engine_url: str | None = None) -> DockerBackend:
+                       engine_url: str | None = None, run_as: str | None = None) -> DockerBackend:
         return cls(assignment.docker, image or assignment.docker.image,
                    assignment.limits.output_cap, engine_url)
 
