@@ -125,6 +125,8 @@ CASES = [
     Case("thread-bomb-client", ("client-echo",), {"client-echo": "fail"},
          {"client-echo": ("never connected",)}, local=False),
     Case("daemon-clears-env", STARTS, {}),
+    Case("flood-and-hang", ("client-echo",), {"client-echo": "fail"},
+         {"client-echo": ("still running",)}),
     Case("escape-sequences", STARTS, {"server-starts": "fail"},
          {"server-starts": ("exited with status 1",)}),
 ]
@@ -307,6 +309,11 @@ def _assert_case_specifics(name: str, kind: str, report) -> None:
         # It passes here, and the report says why that proves less than in a pod.
         details = " ".join(report.check("client-ephemeral-ports").details)
         assert "machine's own ephemeral range" in details
+    elif name == "flood-and-hang":
+        echo = report.check("client-echo")
+        limit = SMALL_PARAMS["client-echo"]["timeout"]
+        assert echo.duration < limit + 5, f"{echo.duration:.1f} s on a {limit:g} s limit"
+        assert "more bytes not kept" in echo.evidence["stderr"]
     elif name == "daemon-clears-env" and kind == "local":
         daemon = int(re.search(r"DAEMON (\d+)", start.evidence["stderr"])[1])
         assert not _alive(daemon), f"the daemon {daemon} outlived the grading"

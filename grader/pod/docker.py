@@ -476,12 +476,15 @@ class DockerPod(Pod):
                 collected.set()
 
             await _in_thread(container.start)
+            # Watched from the pod's nursery: past the deadline, stop() still learns at
+            # once that the container ended.
+            self.nursery.start_soon(program.watch)
             deadline = trio.move_on_after(timeout)
             with deadline:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(_feed_socket, stream, stdin, pace, stdout)
                     nursery.start_soon(collect)
-                    await program.watch()
+                    await program.exited.wait()
                     with trio.move_on_after(1.0):  # what is still in flight belongs to it
                         await collected.wait()
                     nursery.cancel_scope.cancel()
