@@ -90,7 +90,7 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
     else:
         summary = f"only {len(ports)} of {count} clients were connected at once"
         if ends:
-            summary += f"; the others {ends[0].headline}"
+            summary += f"; one of the others {ends[0].headline}"
             hint = ends[0].hint or ("Each copy must connect to the host and port given as "
                                     "its arguments and stay connected until it is done.")
     return failed(summary, evidence=evidence, details=tuple(details), hint=hint, carry=carry)

@@ -49,6 +49,7 @@ LABEL = "org.socket-grader"
 RUN_LABEL = f"{LABEL}.run"
 OWNER_LABEL = f"{LABEL}.owner"  # hostname:pid of the grader that made it
 ROLE_LABEL = f"{LABEL}.role"
+THROTTLE_PAUSE = 0.01  # seconds between reads of a run's output once its caps are full
 PORT_RANGE_WIDTH = 2000  # a pod's ephemeral ports: narrow, and placed anew for each pod
 PORT_RANGE_SPAN = (10000, 60000)  # where a pod's range may lie (above the server's 443)
 
@@ -172,13 +173,20 @@ class _DemuxedOutput(trio.abc.ReceiveStream):
     aside, capped. Docker multiplexes both on one socket: 8-byte headers (stream, 0, 0,
     0, size)."""
 
-    def __init__(self, stream: trio.SocketStream, stderr_cap: int = 64 * 1024) -> None:
+    def __init__(self, stream: trio.SocketStream, stderr_cap: int = 64 * 1024,
+                 throttled: Callable[[], bool] = lambda: False) -> None:
+        """Once `throttled()` says so (what is kept is full), reading slows to a trickle:
+        a program flooding its output then waits on its own writes, instead of pushing
+        hundreds of megabytes a second through the engine to be thrown away."""
         self._stream = stream
         self._buffer = b""
+        self._throttled = throttled
         self.stderr = CappedOutput(stderr_cap)
 
     async def _fill(self, size: int) -> bool:
         while len(self._buffer) < size:
+            if self._throttled():
+                await trio.sleep(THROTTLE_PAUSE)
             chunk = await self._stream.receive_some(65536)
             if not chunk:
                 return False
@@ -311,6 +319,7 @@ class DockerPod(Pod):
         self._counter = 0
         self.student_uid, self.probe_uid = pod_identities(settings)
         self.port_range = pod_port_range()
+        self._scratch: dict[str, str] = {}  # role -> its /tmp volume
 
     def _size(self, role: str) -> Size:
         """The server and the builds get the pod's full size; each copy of the client a
@@ -334,11 +343,21 @@ class DockerPod(Pod):
         cannot start the container at all."""
         return [Ulimit(name="nofile", soft=self.settings.nofile, hard=self.settings.nofile)]
 
-    def _volume_options(self) -> dict[str, str]:
-        """The local driver's options for the size-capped tmpfs at /submission."""
+    def _volume_options(self, size: str | None = None) -> dict[str, str]:
+        """The local driver's options for a size-capped tmpfs volume of the student's:
+        the submission (workdir_size), or a role's /tmp."""
         uid = self.student_uid
         return {"type": "tmpfs", "device": "tmpfs",
-                "o": f"size={self.settings.workdir_size},uid={uid},gid={uid}"}
+                "o": f"size={size or self.settings.workdir_size},uid={uid},gid={uid}"}
+
+    async def _ensure_scratch(self, role: str) -> None:
+        """The role's /tmp volume, made when the role first runs."""
+        if role not in self._scratch:
+            name = f"{self.run_id}-tmp-{role}"
+            await _in_thread(self.client.volumes.create, name, driver="local",
+                             driver_opts=self._volume_options(self.settings.tmp_size),
+                             labels=self._labels("volume"))
+            self._scratch[role] = name
 
     def _limits(self, role: str) -> dict[str, Any]:
         size = self._size(role)
@@ -363,14 +382,16 @@ class DockerPod(Pod):
         }
 
     def _student_options(self, role: str) -> dict[str, Any]:
-        # Only builds write the submission; programs run with it read-only, each in a
-        # container with a /tmp of its own, so no role can pass files to another.
+        # Only builds write the submission; programs run with it read-only, and each
+        # role has a /tmp of its own (shared by that role's containers: the copies of
+        # the client see one another's files, the server sees none of theirs), so no
+        # role can pass files to another.
         mode = "rw" if role.startswith("build") else "ro"
         return {
             **self._limits(_sized_as(role)),
             "read_only": True,
-            "tmpfs": {"/tmp": f"size={self.settings.tmp_size},mode=1777"},
-            "volumes": {self.volume_name: {"bind": "/submission", "mode": mode}},
+            "volumes": {self.volume_name: {"bind": "/submission", "mode": mode},
+                        self._scratch[_sized_as(role)]: {"bind": "/tmp", "mode": "rw"}},
             "working_dir": "/submission",
             "labels": self._labels(role),
             "name": self._name(role),
@@ -431,10 +452,13 @@ class DockerPod(Pod):
         return capped_out.value(), capped_err.value()
 
     async def _create_student(self, role: str, command: str, stdin: bool = False) -> Container:
+        await self._ensure_scratch(_sized_as(role))
+        options = self._student_options(role)
+        if stdin:  # run to its end: its output is read from the attached stream, not logs
+            options["log_config"] = LogConfig(type="none")
         return await _in_thread(self.client.containers.create, self.image,
                                 self._command(command, self._size(_sized_as(role))),
-                                stdin_open=stdin,
-                                **self._student_options(role))
+                                stdin_open=stdin, **options)
 
     def _command(self, command: str, size: Size) -> list[str]:
         """How a student's command line runs under the container's init (`init=True`)."""
@@ -465,8 +489,9 @@ class DockerPod(Pod):
                 self.client.api.attach_socket, container.id,
                 params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             stream = _stream_of(attached, self.engine_url)
-            output = _DemuxedOutput(stream, self.output_cap)
             stdout = CappedOutput(self.output_cap)
+            output = _DemuxedOutput(stream, self.output_cap,
+                                    lambda: bool(stdout.dropped or output.stderr.dropped))
             collected = trio.Event()
 
             async def collect() -> None:
@@ -479,17 +504,18 @@ class DockerPod(Pod):
             # Watched from the pod's nursery: past the deadline, stop() still learns at
             # once that the container ended.
             self.nursery.start_soon(program.watch)
-            deadline = trio.move_on_after(timeout)
-            with deadline:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_feed_socket, stream, stdin, pace, stdout)
-                    nursery.start_soon(collect)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_feed_socket, stream, stdin, pace, stdout)
+                nursery.start_soon(collect)
+                with trio.move_on_after(timeout) as deadline:
                     await program.exited.wait()
-                    with trio.move_on_after(1.0):  # what is still in flight belongs to it
-                        await collected.wait()
-                    nursery.cancel_scope.cancel()
-            if deadline.cancelled_caught:
-                await program.stop(grace=0.5)
+                if deadline.cancelled_caught:
+                    # Its output is still drained meanwhile: the engine does not kill a
+                    # container whose attached output is backed up.
+                    await program.stop(grace=0.5)
+                with trio.move_on_after(1.0):  # what is still in flight belongs to it
+                    await collected.wait()
+                nursery.cancel_scope.cancel()
             await stream.aclose()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
@@ -517,8 +543,9 @@ class DockerPod(Pod):
         containers = self.client.containers.list(
             all=True, sparse=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
         _remove_all(containers)
-        with suppress(NotFound):
-            self.client.volumes.get(self.volume_name).remove(force=True)
+        for name in (self.volume_name, *self._scratch.values()):
+            with suppress(NotFound):
+                self.client.volumes.get(name).remove(force=True)
 
 
 def _signal_reaching(command: str) -> str:

@@ -99,10 +99,11 @@ class LocalPod(Pod):
         # Inherited by all they start: the teardown sweep finds them by it.
         self._env = {**os.environ, RUN_MARKER: self.run_id}
 
-    async def _spawn(self, command: str, merge_stderr: bool = False) -> HostProcess:
+    async def _spawn(self, role: str, command: str, merge_stderr: bool = False) -> HostProcess:
         process = await spawn(self._nursery, ["/bin/sh", "-c", command], self.workdir,
-                              self._output_cap, env=self._env, merge_stderr=merge_stderr,
-                              limits=self._limits, user=self._user)
+                              self._output_cap, env={**self._env, "TMPDIR": self._tmp(role)},
+                              merge_stderr=merge_stderr, limits=self._limits,
+                              user=self._user)
         process.command = command
         self._processes.append(process)
         return process
@@ -123,18 +124,30 @@ class LocalPod(Pod):
         await self._nursery.start(self.probe.read_answers)
 
     async def build(self, role: str, command: str, timeout: float) -> BuildResult:
-        completed = await self._run_to_end(command, b"", timeout, merge_stderr=True)
+        completed = await self._run_to_end(f"build-{role}", command, b"", timeout,
+                                           merge_stderr=True)
         return BuildResult(role, command, completed.exit_code, completed.duration,
                            completed.stdout.decode(errors="replace"))
 
     async def start(self, role: str, command: str) -> Program:
         self._seal()
-        return LocalProgram(await self._spawn(command))
+        return LocalProgram(await self._spawn(role, command))
 
     async def run(self, role: str, command: str, stdin: bytes, timeout: float,
                   pace: float = 0.0) -> Completed:
         self._seal()
-        return await self._run_to_end(command, stdin, timeout, pace=pace)
+        return await self._run_to_end(role, command, stdin, timeout, pace=pace)
+
+    def _tmp(self, role: str) -> str:
+        """The role's own temporary folder (TMPDIR), as a pod's role has its /tmp: the
+        copies of the client share one, the server never sees it. Only a convention
+        here: a program that writes to /tmp itself shares the machine's."""
+        folder = self.workdir.parent / f"tmp-{role.removeprefix('build-')}"
+        if not folder.exists():
+            folder.mkdir(mode=0o700)
+            if self._user is not None:
+                os.chown(folder, *self._user)
+        return str(folder)
 
     def _seal(self) -> None:
         """Once the builds are done, the programs run with the submission read-only, as
@@ -152,10 +165,10 @@ class LocalPod(Pod):
                     readable = 0o555 if path.is_dir() or mode & 0o100 else 0o444
                     path.chmod(readable if self._user is not None else mode & ~0o222)
 
-    async def _run_to_end(self, command: str, stdin: bytes, timeout: float,
+    async def _run_to_end(self, role: str, command: str, stdin: bytes, timeout: float,
                           merge_stderr: bool = False, pace: float = 0.0) -> Completed:
         started = time.monotonic()
-        process = await self._spawn(command, merge_stderr=merge_stderr)
+        process = await self._spawn(role, command, merge_stderr=merge_stderr)
         deadline = trio.move_on_after(timeout)
         try:
             with deadline:

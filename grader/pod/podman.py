@@ -69,13 +69,14 @@ class PodmanPod(DockerPod):
         # A read-only Podman container gets writable tmpfs mounts at /run and /var/tmp
         # besides ours (containers.conf read_only_tmpfs); /var/tmp made read-only again,
         # as on Docker (/run is root's).
-        return {**options, "tmpfs": {**options["tmpfs"], "/var/tmp": "ro,size=64k"}}
+        return {**options, "tmpfs": {"/var/tmp": "ro,size=64k"}}
 
-    def _volume_options(self) -> dict[str, str]:
+    def _volume_options(self, size: str | None = None) -> dict[str, str]:
         # Podman 4.3 takes `size=` in the options as a disk quota request and refuses it
         # on a filesystem without project quotas; tmpfs's own `nr_blocks` (pages) is not
         # parsed, and reaches the tmpfs mount as the same cap.
-        pages = -(-parse_bytes(self.settings.workdir_size) // os.sysconf("SC_PAGE_SIZE"))
+        pages = -(-parse_bytes(size or self.settings.workdir_size)
+                  // os.sysconf("SC_PAGE_SIZE"))
         return {"type": "tmpfs", "device": "tmpfs",
                 "o": f"nr_blocks={pages},uid={self.student_uid},gid={self.student_uid}"}
 

@@ -207,7 +207,7 @@ async def spawn(nursery: trio.Nursery, argv: list[str], cwd: Path, output_cap: i
     return host_process
 
 
-PATIENCE = 1.0  # seconds paced input waits for the answer to a line before the next
+PATIENCE = 0.5  # seconds paced input waits for the answer to a line before the next
 
 
 async def write_paced(stream: trio.abc.SendStream, data: bytes, pace: float = 0.0,
