@@ -106,10 +106,19 @@ def render(report: GradeReport, *, published: bool = False) -> str:
     body.append(_details(shown))
     body.append(f'<p class="total">{clean(" · ".join(total_parts(shown)))}</p>')
     title = f"{report.assignment}: {number(shown.score)}/{number(shown.max_score)}"
+    return _page(title, "\n".join(body))
+
+
+def error_page(title: str, reason: str) -> str:
+    """A page for a submission that could not be graded, saying why."""
+    return _page(title, f"<h1>{clean(title)}</h1>\n<p>Reason: {clean(reason)}</p>")
+
+
+def _page(title: str, body: str) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{clean(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+            + body + "\n</body>\n</html>\n")
 
 
 def _head(report: GradeReport, hidden: int) -> str:
