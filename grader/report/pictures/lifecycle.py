@@ -141,10 +141,10 @@ def _time_wait_chips(svg: Svg, y: float, count: int) -> float:
 
 
 def _printed(svg: Svg, y: float, printed: str) -> float:
-    lines = [part for line in printed.splitlines() for part in wrap(line, 56)][-4:]
+    lines = [part for line in printed.splitlines() for part in wrap(line, 64)][-4:]
     svg.rect(32, y - 10, 360, 14 * len(lines) + 8, fill="#fbf3f2", stroke=BAD, width=0.8,
              radius=3)
     for line in lines:
-        svg.text(38, y + 2, line, size=9.5, mono=True, fill=BAD)
+        svg.text(38, y + 2, line, size=9, mono=True, fill=BAD)
         y += 14
     return y + 10
