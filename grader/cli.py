@@ -52,6 +52,7 @@ that file; with GITHUB_ACTIONS set, checks that lost points are printed as annot
 examples:
   grade submission/                          grade with the default (echo) assignment
   grade submission/ --json report.json       also write the JSON report
+  grade submission/ --html report.html       also write the report as a page, with pictures
   grade submission/ --clients 2000           a harder concurrency check
   grade submission/ --assignment my-course/echo-v2   an instructor's own assignment
 """

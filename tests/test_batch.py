@@ -205,15 +205,20 @@ def test_each_student_has_one_complete_result_and_feedback(graded_class):
     _, out, printed = graded_class
     for student in ("alice", "bob", "dave"):
         folder = out / "students" / student
-        assert sorted(p.name for p in folder.iterdir()) == ["feedback.md", "report.json"]
+        assert sorted(p.name for p in folder.iterdir()) == ["feedback.html", "feedback.md",
+                                                            "report.json"]
         data = json.loads((folder / "report.json").read_text())
         assert data["assignment"] == "echo" and len(data["checks"]) == len(CHECK_IDS)
     for student in ("carol", "eve"):
         folder = out / "students" / student
-        assert sorted(p.name for p in folder.iterdir()) == ["error.json", "feedback.md"]
+        assert sorted(p.name for p in folder.iterdir()) == ["error.json", "feedback.html",
+                                                            "feedback.md"]
         assert json.loads((folder / "error.json").read_text())["status"] == "error"
     feedback = (out / "students" / "dave" / "feedback.md").read_text()
     assert "server-restart" in feedback and "TIME" in feedback
+    page = (out / "students" / "dave" / "feedback.html").read_text()
+    assert 'id="fig-restart"' in page and "<svg" in page and "could not listen" in page
+    assert "reason" in (out / "students" / "carol" / "feedback.html").read_text().lower()
     assert json.loads((out / "students" / "dave" / "report.json").read_text())[
         "submission"].endswith("submissions/dave.zip")
     assert not (out / "work").exists()
@@ -254,6 +259,7 @@ def test_class_report_is_self_contained_and_escaped(graded_class):
     assert "https://" not in page
     assert "Q2</tspan> TIME_WAIT and SO_REUSEADDR" in page
     assert "students/alice/feedback.md" in page
+    assert "students/alice/feedback.html" in page
 
 
 def test_class_report_escapes_what_students_chose():
@@ -465,8 +471,9 @@ def test_sigkill_mid_batch_then_rerun_finishes_without_loss_or_double_grading(
     for student in [*students, "s6"]:
         markers = [p.name for p in (out / "students" / student).iterdir()
                    if not p.name.startswith(".")]
-        assert sorted(markers) in (["feedback.md", "report.json"],
-                                   ["error.json", "feedback.md"]), (student, markers)
+        assert sorted(markers) in (["feedback.html", "feedback.md", "report.json"],
+                                   ["error.json", "feedback.html", "feedback.md"]), (student,
+                                                                                     markers)
     assert {k: v for k, v in _stamps(out).items() if k in stamps} == stamps
     rows = _rows(out)
     assert [r["student"] for r in rows] == ["s1", "s2", "s3", "s4", "s5", "s6"]

@@ -24,7 +24,7 @@ from ..inert import inert
 from ..loading.assignment import Assignment
 from ..report.common import csv_text
 from ..results import ConceptStatus, Status
-from .records import FEEDBACK, StudentResult, write_atomically
+from .records import FEEDBACK, FEEDBACK_PAGE, StudentResult, write_atomically
 
 BINS = 10  # score histogram: 0-10 %, ..., 90-100 % (100 % in the last bin)
 TOP_FAILING = 10
@@ -204,8 +204,9 @@ def _student_row(result: StudentResult) -> str:
     e = _shown
     report = result.report
     score = f"{_number(report.score)}/{_number(report.max_score)}" if report else ""
-    href = e(f"students/{quote(result.student)}/{FEEDBACK}")
-    link = f'<a href="{href}">{FEEDBACK}</a>' if report else ""
+    folder = f"students/{quote(result.student)}"
+    link = (f'<a href="{e(folder)}/{FEEDBACK_PAGE}">{FEEDBACK_PAGE}</a> · '
+            f'<a href="{e(folder)}/{FEEDBACK}">{FEEDBACK}</a>' if report else "")
     reason = f' <span class="error">{e(result.reason)}</span>' if result.reason else ""
     return (f"<tr><td>{e(result.student)}</td><td>{e(result.status)}</td>"
             f'<td class="num">{e(score)}</td><td>{link}{reason}</td></tr>\n')

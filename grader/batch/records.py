@@ -2,8 +2,9 @@
 
 A student is complete when `report.json` (the GradeReport as `to_json` gives it) or
 `error.json` (the student could not be graded, and why) exists: that file is written
-last, after the feedback file, each through a temporary file in the same folder and
-`os.replace`, so a batch killed at any moment leaves either a complete result or none.
+last, after the feedback files (`feedback.md`, and `feedback.html`, the report as a page
+with its pictures), each through a temporary file in the same folder and `os.replace`, so
+a batch killed at any moment leaves either a complete result or none.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..report import markdown
+from ..report import html, markdown
 from ..results import GradeReport, Status
 
 REPORT = "report.json"
@@ -22,6 +23,7 @@ ERROR = "error.json"
 PARTIAL_PREFIX = ".partial-"
 
 FEEDBACK = "feedback.md"
+FEEDBACK_PAGE = "feedback.html"
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,14 @@ def save_result(results_dir: Path, result: StudentResult) -> None:
             (folder / name).unlink()
     if result.report is not None:
         write_atomically(folder / FEEDBACK, feedback(result.report))
+        write_atomically(folder / FEEDBACK_PAGE, html.render(result.report))
         write_atomically(folder / REPORT,
                          json.dumps(result.report.to_json(), indent=2, ensure_ascii=False)
                          + "\n")
     else:
         write_atomically(folder / FEEDBACK, error_feedback(result))
+        write_atomically(folder / FEEDBACK_PAGE,
+                         html.error_page("Your submission could not be graded", result.error))
         write_atomically(folder / ERROR, json.dumps(
             {"student": result.student, "status": "error", "reason": result.error,
              "details": result.details}, indent=2, ensure_ascii=False) + "\n")
