@@ -55,12 +55,19 @@ def make_class(folder: Path, copies: int) -> dict[str, tuple[str, str | None] | 
 
 
 def leftovers(backend: str) -> list[str]:
-    if backend == "local":
-        return []
+    """Containers of gradings whose grader process is gone (others may be running on this
+    engine at the same time: theirs are not leftovers)."""
     engine = "podman" if backend == "podman" else "docker"
-    listed = subprocess.run([engine, "ps", "-aq", "--filter", "label=org.socket-grader"],
+    listed = subprocess.run([engine, "ps", "-a", "--filter", "label=org.socket-grader",
+                             "--format", '{{.Names}} {{.Label "org.socket-grader.owner"}}'],
                             capture_output=True, text=True, check=False)
-    return listed.stdout.split()
+    left = []
+    for line in listed.stdout.splitlines():
+        name, _, owner = line.partition(" ")
+        pid = owner.rpartition(":")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            left.append(name)
+    return left
 
 
 def soak(copies: int, jobs: int, backend: str) -> int:
