@@ -308,6 +308,24 @@ def test_grade_fail_under_sets_the_exit_status_as_grade_does(tmp_path, tiny):
     assert "reached; 1 other test(s) failed" in with_tests.stdout
 
 
+def test_pytest_trio_mode_leaves_the_pods_tests_to_the_plugin(tmp_path, tiny):
+    """In pytest-trio's trio_mode, a test asking for the pod still runs in the grading's
+    trio run (in pytest-trio's own run it could not reach the probe); other async tests
+    stay pytest-trio's."""
+    pytest.importorskip("pytest_trio")
+    (tmp_path / "test_trio.py").write_text(
+        "import pytest\nimport trio\nfrom grader.api import probe as messages\n\n\n"
+        "async def test_in_the_pod(probe):\n"
+        "    assert (await probe.call(messages.Hello())).port_range\n\n\n"
+        "@pytest.mark.trio\nasync def test_marked_in_the_pod(check_context):\n"
+        "    assert (await check_context.probe.call(messages.Hello())).port_range\n\n\n"
+        "async def test_pytest_trios_own(nursery):\n    await trio.sleep(0)\n")
+    done = run_pytest(tmp_path, "--grade", "submission", "--grade-assignment", str(tiny),
+                      "--grade-backend", "local", "-o", "trio_mode=true", "-k", "test_trio")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
+
+
 def test_bad_input_is_a_usage_error_naming_it(tmp_path):
     done = run_pytest(tmp_path, "--grade", "no-such-folder", "--grade-backend", "local")
     assert done.returncode == pytest.ExitCode.USAGE_ERROR
