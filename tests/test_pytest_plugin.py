@@ -1,19 +1,16 @@
 """`pytest --grade DIR`: the grader as a pytest plugin (grader/pytest_plugin/).
 
 Each test runs pytest in a subprocess, in a folder of its own, with the plugin named
-explicitly (`-p grader.pytest_plugin`: the entry point is what an installed grader uses,
-tested on its own at the end), and compares what pytest reports with what the runner
-(`grade`) gives the same submission.
+explicitly (`-p grader.pytest_plugin`; the entry point an installed grader uses is tested
+in test_pytest_plugin_backends.py, with Ctrl-C and the container backends), and compares
+what pytest reports with what the runner (`grade`) gives the same submission.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -27,7 +24,7 @@ from grader.loading.submission import load_submission
 from grader.pod import LocalBackend
 from grader.results import GradeReport, Status
 
-from .conftest import REPO, compose_reference, engine_backend_or_skip, engine_params
+from .conftest import REPO, compose_reference
 
 EXPECTED_ITEM = {Status.PASS: "passed", Status.FAIL: "failed", Status.PARTIAL: "failed",
                  Status.ERROR: "error", Status.SKIPPED: "skipped",
@@ -62,11 +59,11 @@ def test_the_submission_is_the_graded_one(submission):
 def run_pytest(cwd: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "grader.pytest_plugin", "-p", "no:cacheprovider",
-         "-rA", *args], cwd=cwd, env=_environment(), capture_output=True, text=True,
+         "-rA", *args], cwd=cwd, env=plugin_environment(), capture_output=True, text=True,
         timeout=timeout)
 
 
-def _environment() -> dict[str, str]:
+def plugin_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
 
@@ -178,6 +175,23 @@ def test_an_instructors_test_fails_on_a_faulty_reference(tmp_path):
     assert "1 other test(s) failed" in done.stdout
 
 
+def note_server_pid(folder: Path) -> Path:
+    """Make the submission's server write its pid and folder to a note when it starts."""
+    note = folder.parent / "server-note"
+    server = (folder / "server.py").read_text()
+    (folder / "server.py").write_text(
+        f"import os, pathlib\npathlib.Path({str(note)!r}).write_text("
+        f"f'{{os.getpid()}} {{os.getcwd()}}')\n" + server)
+    return note
+
+
+def assert_server_gone(note: Path) -> None:
+    pid, workdir = note.read_text().split()
+    status = Path(f"/proc/{pid}/status")
+    assert not status.exists() or "zombie" in status.read_text().lower()
+    assert not Path(workdir).exists()
+
+
 # -k and -x -------------------------------------------------------------------------------
 
 def test_k_reports_the_selected_checks_of_the_whole_grading(tmp_path):
@@ -197,12 +211,12 @@ def test_k_reports_the_selected_checks_of_the_whole_grading(tmp_path):
 
 def test_x_stops_at_the_first_failed_item_and_cancels_the_grading(tmp_path):
     folder = compose_reference(tmp_path / "submission", "python", "udp-server")
-    note = _note_pid_and_cwd(folder)
+    note = note_server_pid(folder)
     done = run_pytest(tmp_path, "--grade", "submission", "--grade-backend", "local", "-x")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed in" in done.stdout and "passed" not in done.stdout.split("summary")[-1]
     assert "stopped (stopping after 1 failures): no score" in done.stdout
-    _assert_gone(note)
+    assert_server_gone(note)
 
 
 # Outcomes, points and the exit status, on a small assignment of every kind of result ----
@@ -340,108 +354,3 @@ def test_without_grade_the_plugin_is_inert_and_its_fixtures_skip(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed, 1 skipped" in done.stdout and "run pytest --grade DIR" in done.stdout
     assert "socket-grader:" not in done.stdout
-
-
-# On every backend; Ctrl-C leaves nothing behind ---------------------------------------
-
-def test_correct_reference_passes_every_item_on_every_backend(tmp_path, backend):
-    compose_reference(tmp_path / "submission", "python")
-    engine = ("--grade-engine-url", backend.engine_url) if backend.name != "local" else ()
-    done = run_pytest(tmp_path, "--grade", "submission", "--grade-backend", backend.name,
-                      *engine, "-q")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"{len(ECHO_CHECKS)} passed" in done.stdout and "score 100/100" in done.stdout
-
-
-def _note_pid_and_cwd(folder: Path) -> Path:
-    """Make the submission's server write its pid and folder to a note when it starts."""
-    note = folder.parent / "server-note"
-    server = (folder / "server.py").read_text()
-    (folder / "server.py").write_text(
-        f"import os, pathlib\npathlib.Path({str(note)!r}).write_text("
-        f"f'{{os.getpid()}} {{os.getcwd()}}')\n" + server)
-    return note
-
-
-def _assert_gone(note: Path) -> None:
-    pid, workdir = note.read_text().split()
-    status = Path(f"/proc/{pid}/status")
-    assert not status.exists() or "zombie" in status.read_text().lower()
-    assert not Path(workdir).exists()
-
-
-def _wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _interrupt(cwd: Path, started, *args: str) -> subprocess.CompletedProcess:
-    """Start pytest --grade, press Ctrl-C once `started(pid)` says the server runs."""
-    session = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "grader.pytest_plugin", "-p", "no:cacheprovider",
-         "--grade", "submission", *args], cwd=cwd, env=_environment(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert _wait_for(lambda: started(session.pid), 90), "the server never started"
-        session.send_signal(signal.SIGINT)
-        out, err = session.communicate(timeout=90)
-    finally:
-        session.kill()
-    return subprocess.CompletedProcess(session.pid, session.returncode, out, err)
-
-
-def test_ctrl_c_on_local_backend_leaves_no_process_or_folder(tmp_path):
-    note = _note_pid_and_cwd(compose_reference(tmp_path / "submission", "python"))
-    done = _interrupt(tmp_path, lambda _: note.exists(), "--grade-backend", "local")
-    assert done.returncode == pytest.ExitCode.INTERRUPTED, done.stdout + done.stderr
-    assert "KeyboardInterrupt" in done.stdout
-    assert "stopped (interrupted): no score; its pod was torn down" in done.stdout
-    _assert_gone(note)
-
-
-@pytest.mark.parametrize("kind", engine_params())
-def test_ctrl_c_on_an_engine_leaves_no_container_or_volume(tmp_path, kind):
-    backend = engine_backend_or_skip(kind)
-    client = backend.connect().client
-    compose_reference(tmp_path / "submission", "python")
-
-    def owned_by(pid: int) -> dict:
-        return {"label": f"org.socket-grader.owner={socket.gethostname()}:{pid}"}
-
-    def server_running(pid: int) -> bool:
-        return any(c.labels.get("org.socket-grader.role") == "server"
-                   for c in client.containers.list(filters=owned_by(pid)))
-
-    done = _interrupt(tmp_path, server_running, "--grade-backend", backend.name,
-                      "--grade-engine-url", backend.engine_url)
-    assert done.returncode == pytest.ExitCode.INTERRUPTED, done.stdout + done.stderr
-    assert client.containers.list(all=True, filters=owned_by(done.args)) == []
-    assert client.volumes.list(filters=owned_by(done.args)) == []
-
-
-# The entry point -------------------------------------------------------------------------
-
-def test_the_installed_entry_point_loads_the_plugin(tmp_path):
-    """`pip install` registers the plugin (pytest11): `pytest --grade` with no -p."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        points = distribution("socket-grader").entry_points
-    except PackageNotFoundError:
-        points = ()
-    if not any(p.group == "pytest11" and p.value == "grader.pytest_plugin" for p in points):
-        reason = "socket-grader is not installed from this checkout (pip install -e .)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"required in CI: {reason}")
-        pytest.skip(reason)
-    compose_reference(tmp_path / "submission", "python")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                           "--grade", "submission", "--grade-backend", "local",
-                           "--collect-only", "-q"], cwd=tmp_path, env=_environment(),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[0] == "echo::Q1::server-starts"

@@ -4,7 +4,8 @@
   another's verdict or evidence, and the score is the whole plan's); only its item is
   not reported. With checks deselected, --grade-fail-under is not applied: the exit
   status is pytest's (1 when a reported item failed). Deselected instructor tests do
-  not run.
+  not run. The grading starts at the first item that needs it: when no check and no
+  test that needs the pod is selected, nothing is graded.
 - `-x`, `--maxfail`: pytest stops after the failed item; the grading is cancelled there
   (a running check is interrupted), its pod torn down, and no score is given. Exit 1.
 - Ctrl-C: the grading is cancelled and its pod torn down before pytest exits (status 2).
