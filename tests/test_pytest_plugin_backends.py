@@ -108,3 +108,17 @@ def test_the_installed_entry_point_loads_the_plugin(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[0] == "echo::Q1::server-starts"
+
+
+@pytest.mark.docker
+def test_a_grading_that_cannot_run_is_an_error_on_each_item_said_once(tmp_path):
+    backend = engine_backend_or_skip("docker")
+    compose_reference(tmp_path / "submission", "python")
+    done = run_pytest(tmp_path, "--grade", "submission", "--grade-backend", "docker",
+                      "--grade-engine-url", backend.engine_url, "--grade-image",
+                      "socket-grader/no-such-image:1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{len(ECHO_CHECKS)} errors" in done.stdout
+    assert done.stdout.count("'socket-grader/no-such-image:1' is not on") == 2  # + summary
+    assert "the grading ended before server-restart: as said above" in done.stdout
+    assert "During handling" not in done.stdout

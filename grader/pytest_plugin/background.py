@@ -65,6 +65,7 @@ class BackgroundGrading:
         self.report: GradeReport | None = None
         self.crash: BaseException | None = None  # what the run raised, if it did
         self.cancelled = False
+        self._told = False  # an item said why the grading ended (the next ones refer to it)
         self._condition = threading.Condition()
         self._context: CheckContext | None = None
         self._ended = False
@@ -94,7 +95,9 @@ class BackgroundGrading:
         self.start()
         self._wait(lambda: check_id in self.results or self._ended)
         if check_id not in self.results:
-            raise GradingStopped(f"the grading ended before {check_id}: {self.why_ended()}")
+            why = "as said above" if self._told else self.why_ended()
+            self._told = True
+            raise GradingStopped(f"the grading ended before {check_id}: {why}")
         return self.results[check_id]
 
     def context(self) -> CheckContext:
@@ -143,7 +146,10 @@ class BackgroundGrading:
         if self.cancelled:
             return "it was stopped"
         if self.crash is not None:
-            return f"{type(self.crash).__name__}: {self.crash}"
+            crash = self.crash  # trio's nurseries wrap what their tasks raised in groups
+            while isinstance(crash, BaseExceptionGroup) and len(crash.exceptions) == 1:
+                crash = crash.exceptions[0]
+            return f"{type(crash).__name__}: {crash}"
         return "it has ended"
 
     def _call_soon(self, function: Callable[[], None]) -> None:
