@@ -22,7 +22,7 @@ from grader.cli import main
 from grader.integrations.gradescope_zip import STUDENT_USER
 from grader.pod.reaping import processes_of
 
-from .conftest import compose_reference
+from .conftest import REPO, compose_reference
 
 WORKFLOW = Path(".github/workflows/grade.yml")
 
@@ -84,6 +84,44 @@ def test_init_ci_needs_a_bundled_assignment(tmp_path, capsys):
     assert "bundled assignment" in capsys.readouterr().err
     assert not (tmp_path / WORKFLOW).exists()
     assert main(["init-ci", "--dir", str(tmp_path / "missing")]) == 2
+
+
+def test_init_ci_runner_pytest_grades_with_pytest_grade(tmp_path):
+    assert main(["init-ci", "--dir", str(tmp_path), "--runner", "pytest"]) == 0
+    workflow = yaml.safe_load((tmp_path / WORKFLOW).read_text())
+    steps = _steps(workflow)
+    assert list(steps) == ["Check out the submission", "Set up Python", "Install the grader",
+                           "Install pytest", "Pull the pod image", "Grade",
+                           "Upload the JUnit report"]
+    assert "pip install" in steps["Install pytest"]["run"]
+    grade = steps["Grade"]["run"]
+    assert grade.split()[:3] == ["pytest", "--grade", "."]
+    for option in ("--grade-assignment echo", "--grade-backend docker",
+                   '--grade-fail-under "$FAIL_UNDER"', "--junitxml grade-results.xml"):
+        assert option in grade
+    assert "continue-on-error" not in steps["Grade"] and "if" not in steps["Grade"]
+    assert steps["Upload the JUnit report"]["with"]["path"] == "grade-results.xml"
+
+
+def test_init_ci_pytest_step_grades_a_repository(tmp_path):
+    """The workflow's own command, on the local backend here: one test per check, and
+    the repository's own tests after them."""
+    repository = compose_reference(tmp_path / "repository", "python")
+    assert main(["init-ci", "--dir", str(repository), "--runner", "pytest"]) == 0
+    command = _steps(yaml.safe_load((repository / WORKFLOW).read_text()))["Grade"]["run"]
+    command = command.replace("--grade-backend docker", "--grade-backend local")
+    (repository / "tests").mkdir()
+    (repository / "tests" / "test_own.py").write_text(
+        "def test_own(submission):\n    assert (submission.path / 'server.py').exists()\n")
+    done = subprocess.run(
+        ["bash", "-c", command.replace("pytest", f"{sys.executable} -m pytest -p "
+                                       "grader.pytest_plugin", 1)],
+        cwd=repository, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "FAIL_UNDER": "100", "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "12 passed" in done.stdout and "score 100/100" in done.stdout
+    cases = ET.parse(repository / "grade-results.xml").getroot().iter("testcase")
+    assert [case.get("name") for case in cases][-1] == "test_own"
 
 
 # export gradescope ----------------------------------------------------------------------

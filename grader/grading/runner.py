@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import trio
@@ -44,8 +45,16 @@ class _Silent:
 
 
 async def grade(submission: Submission, assignment: Assignment, backend: Backend,
-                progress: Progress | None = None) -> GradeReport:
-    """Grade one submission on `backend` and return the report."""
+                progress: Progress | None = None, *,
+                afterwards: Callable[[CheckContext], Awaitable[None]] | None = None,
+                ) -> GradeReport:
+    """Grade one submission on `backend` and return the report.
+
+    `afterwards`, when given, is awaited once the plan's checks are done, in the same
+    pod with the student's server as the checks left it, before the pod is torn down:
+    the pytest plugin runs an instructor's own tests there. It gets a CheckContext
+    (no parameters; `carried` holds what every check of the plan carried) and changes
+    nothing in the report."""
     progress = progress or _Silent()
     started = time.monotonic()
     phases: dict[str, float] = {}
@@ -66,8 +75,11 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
                                protocol.placeholders)
         phases["build"] = sum(b.duration for b in builds)
         try:
-            results = await _run_checks(pod, server, submission, assignment, protocol, builds,
-                                        progress)
+            results, carried = await _run_checks(pod, server, submission, assignment,
+                                                 protocol, builds, progress)
+            if afterwards is not None:
+                await afterwards(CheckContext(pod, server, submission, {}, assignment.limits,
+                                              protocol, carried))
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await server.stop()
@@ -88,7 +100,7 @@ _NOT_SANDBOXED = ("local backend: your programs ran as plain processes on this m
 
 async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
                       assignment: Assignment, protocol: WireProtocol, builds: list[BuildResult],
-                      progress: Progress) -> list[CheckResult]:
+                      progress: Progress) -> tuple[list[CheckResult], dict[str, Any]]:
     failed_builds = {b.command: b for b in builds if not b.ok}
     results: dict[str, CheckResult] = {}
     carried: dict[str, Any] = {}
@@ -124,7 +136,7 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
         carried[check.id] = outcome.carry
         results[check.id] = result
         progress.check_finished(result)
-    return list(results.values())
+    return list(results.values()), carried
 
 
 async def _run_one(planned: PlannedCheck, context: CheckContext,
