@@ -172,14 +172,17 @@ def test_export_scripts_are_valid_bash(autograder_zip, tmp_path):
 def test_export_bundles_an_instructors_own_assignment(tmp_path, monkeypatch):
     own = tmp_path / "my-course" / "echo-v2"
     own.mkdir(parents=True)
-    toml = (Path(__file__).parents[1] / "assignments/echo/assignment.toml").read_text()
+    echo = Path(__file__).parents[1] / "assignments" / "echo"
+    toml = (echo / "assignment.toml").read_text()
     (own / "assignment.toml").write_text(toml.replace('name = "echo"', 'name = "echo-v2"'))
+    (own / "checks.py").write_text((echo / "checks.py").read_text())  # its own checks
     (own / "README.md").write_text("handout\n")
     monkeypatch.chdir(tmp_path)  # the default --out is in the current folder
     assert main(["export", "gradescope", "--assignment", str(own)]) == 0
     with zipfile.ZipFile(tmp_path / "gradescope-echo-v2.zip") as archive:
         assert archive.read("assignment/README.md") == b"handout\n"
         assert b'name = "echo-v2"' in archive.read("assignment/assignment.toml")
+        assert b"client_echo" in archive.read("assignment/checks.py")
 
 
 @pytest.fixture
