@@ -89,7 +89,7 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
     return GradeReport(assignment.name, inert(str(submission.path)), pod.backend,
                        tuple(results), tuple(builds), time.monotonic() - started,
                        (*(() if pod.sandboxed else (_NOT_SANDBOXED,)),
-                        *(inert(note) for note in pod.notes)),
+                        *(inert(note) for note in (*pod.notes, *server.notes))),
                        {name: round(seconds, 3) for name, seconds in phases.items()},
                        assignment.concepts)
 
