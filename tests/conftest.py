@@ -110,7 +110,14 @@ def engine_params(kinds=ENGINE_KINDS):
             for kind in kinds]
 
 
-@pytest.fixture(params=["local", *engine_params()], scope="module")
+# The full verdict matrix runs on the local backend and on Docker. Podman is driven
+# through the same engine code (grader/pod/docker.py): its own tests (test_podman.py)
+# grade a sample of the references on it, rootful and rootless, against the same
+# expectations, and the sandbox, cleanup and hostile tests run on every engine.
+VERDICT_BACKENDS = ("local", *engine_params(("docker",)))
+
+
+@pytest.fixture(params=VERDICT_BACKENDS, scope="module")
 def backend(request):
     """Each backend in turn: the same tests must give the same verdicts on all."""
     if request.param == "local":

@@ -53,12 +53,13 @@ def test_limits_are_applied_to_student_containers(backend, folder):
         program = await pod.start("server", "sleep 30")
         try:
             await trio.to_thread.run_sync(program.container.reload)
-            return program.container.attrs["HostConfig"], program.container.attrs["Config"]
+            return (program.container.attrs["HostConfig"], program.container.attrs["Config"],
+                    pod.run_id)
         finally:
             await program.stop(grace=0.5)
 
     skip_without_limit(backend, "memory")  # asked for, but not applied: see below
-    host_config, config = trio.run(_in_pod, backend, folder, body)
+    host_config, config, run_id = trio.run(_in_pod, backend, folder, body)
     settings = backend.settings
     assert host_config["PidsLimit"] == settings.pids
     assert host_config["Memory"] == host_config["MemorySwap"] > 0
@@ -68,8 +69,12 @@ def test_limits_are_applied_to_student_containers(backend, folder):
     assert "no-new-privileges" in host_config["SecurityOpt"]
     assert host_config["ReadonlyRootfs"] is True
     assert host_config["NetworkMode"].startswith("container:")
-    # Only the pod's own tmpfs volume is mounted: no path of the host.
-    assert [b.split(":")[0].endswith("-submission") for b in host_config["Binds"]] == [True]
+    # Only the pod's own tmpfs volumes are mounted (the submission, the role's /tmp): no
+    # path of the host.
+    mounts = sorted((b.split(":")[0], b.split(":")[1]) for b in host_config["Binds"])
+    assert [target for _, target in mounts] == ["/submission", "/tmp"], mounts
+    assert all(not source.startswith("/") and source.startswith(run_id)
+               for source, _ in mounts), mounts
     ulimits = {u["Name"].lower().removeprefix("rlimit_"): u["Soft"]
                for u in host_config["Ulimits"]}
     assert ulimits["nofile"] >= 4096

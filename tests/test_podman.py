@@ -1,7 +1,8 @@
 """Podman as a backend of its own: chosen by `auto` when no Docker daemon answers, told
 apart from Docker, cleaned up after a grader killed outright, and usable by an
-unprivileged user (rootless). The verdicts themselves are tested on Podman with every
-other backend (test_reference_verdicts.py, test_hostile.py, test_docker_sandbox.py)."""
+unprivileged user (rootless), and giving the references' verdicts: a sample of them here
+(the whole matrix runs on the local backend and Docker, through the same engine code as
+Podman's), the sandbox, cleanup and hostile tests on every engine."""
 
 from __future__ import annotations
 
@@ -24,7 +25,14 @@ from grader import grade, load_assignment, load_submission
 from grader.cli import main
 from grader.pod.docker import OWNER_LABEL
 
-from .conftest import REPO, ROOTLESS_PODMAN_VARIABLE, engine_backend_or_skip, engine_params
+from .conftest import (
+    REPO,
+    ROOTLESS_PODMAN_VARIABLE,
+    compose_reference,
+    engine_backend_or_skip,
+    engine_params,
+)
+from .test_reference_verdicts import EXPECTED
 
 pytestmark = pytest.mark.podman
 
@@ -114,7 +122,7 @@ def test_rootless_grading_as_the_unprivileged_user(tmp_path):
     shared = Path(tempfile.mkdtemp(prefix="sg-rootless-"))
     try:
         shared.chmod(0o755)
-        shutil.copytree(REPO / "reference" / "python" / "correct", shared / "submission")
+        shutil.copytree(REPO / "reference" / "echo" / "python" / "correct", shared / "submission")
         done = subprocess.run(
             [*as_user, sys.executable, "-m", "grader", str(shared / "submission"),
              "--backend", "podman", "--clients", "50", "--quiet"],
@@ -123,3 +131,21 @@ def test_rootless_grading_as_the_unprivileged_user(tmp_path):
         shutil.rmtree(shared)
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "score 100/100" in done.stdout
+
+
+# One of each kind of verdict: all pass, a server fault, a client fault, a fault that
+# leaves a check inconclusive.
+SAMPLE = [("python", None), ("c", "no-reuseaddr-server"), ("python", "fixed-port-client"),
+          ("python", "iterative-server")]
+
+
+@pytest.mark.parametrize("kind", engine_params(("podman", "podman-rootless")))
+def test_podman_gives_the_references_their_verdicts(kind, tmp_path):
+    backend = engine_backend_or_skip(kind)
+    assignment = load_assignment("echo")
+    for language, faulty in SAMPLE:
+        folder = compose_reference(tmp_path / f"{language}-{faulty}", language, faulty)
+        report = trio.run(grade, load_submission(folder, assignment), assignment, backend)
+        not_passed = {c.id: str(c.status) for c in report.checks if c.status.value != "pass"}
+        assert not_passed == EXPECTED[(language, faulty)], (faulty, [
+            (c.id, c.summary, c.grader_traceback) for c in report.checks])

@@ -18,6 +18,7 @@ import os
 import random
 import socket
 import struct
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -107,6 +108,14 @@ def _short(exc: BaseException) -> str:
 async def _in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await trio.to_thread.run_sync(functools.partial(function, *args, **kwargs),
                                          abandon_on_cancel=True)
+
+
+# Podman 4.3 can deadlock when containers sharing named volumes are created, attached
+# (which initialises the container and mounts its volumes), started, killed and
+# removed at the same moment: its service then answers nothing more (measured here:
+# every request hung, goroutines waiting on one another's container and volume locks).
+# An engine that needs it gets those calls one at a time, from every pod of the process.
+_ONE_AT_A_TIME = threading.Lock()
 
 
 def force_remove(container: Container, attempts: int = 5) -> None:
@@ -288,7 +297,7 @@ class DockerProgram(Program):
 
     async def _signal(self, name: str) -> None:
         with suppress(DockerException):  # it may have ended meanwhile
-            await _in_thread(self.container.kill, signal=name)
+            await self.pod.lifecycle(self.container.kill, signal=name)
 
     async def output(self) -> tuple[bytes, bytes]:
         return await self.pod.logs(self.container)
@@ -298,6 +307,7 @@ class DockerPod(Pod):
     backend = "docker"
     sandboxed = True
     own_port_range = True
+    lifecycle_one_at_a_time = False  # see _ONE_AT_A_TIME
     program_class: type[DockerProgram] = DockerProgram
     teardown_budget = 20.0  # removing a pod's containers through the API
 
@@ -354,7 +364,7 @@ class DockerPod(Pod):
         """The role's /tmp volume, made when the role first runs."""
         if role not in self._scratch:
             name = f"{self.run_id}-tmp-{role}"
-            await _in_thread(self.client.volumes.create, name, driver="local",
+            await self.lifecycle(self.client.volumes.create, name, driver="local",
                              driver_opts=self._volume_options(self.settings.tmp_size),
                              labels=self._labels("volume"))
             self._scratch[role] = name
@@ -397,12 +407,24 @@ class DockerPod(Pod):
             "name": self._name(role),
         }
 
+    async def lifecycle(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Create, attach, start, kill or remove: a call that changes a container's or a
+        volume's state, made one at a time where the engine needs it."""
+        if not self.lifecycle_one_at_a_time:
+            return await _in_thread(function, *args, **kwargs)
+
+        def alone() -> Any:
+            with _ONE_AT_A_TIME:
+                return function(*args, **kwargs)
+
+        return await _in_thread(alone)
+
     async def start_up(self) -> None:
-        await _in_thread(
+        await self.lifecycle(
             self.client.volumes.create, self.volume_name, driver="local",
             driver_opts=self._volume_options(),
             labels=self._labels("volume"))
-        self.pause = await _in_thread(
+        self.pause = await self.lifecycle(
             self.client.containers.run, self.image, ["sleep", "infinity"], detach=True,
             init=True, network_mode="none", name=self._name("pause"),
             sysctls={"net.ipv4.ip_unprivileged_port_start": "0",
@@ -422,17 +444,17 @@ class DockerPod(Pod):
         # own filesystem is out of the students' reach either way. The probe is the
         # container's own program, attached before it starts (no `exec`: Podman keeps
         # each exec session's monitor process alive for 5 minutes after it ended).
-        self.probe_container = await _in_thread(
+        self.probe_container = await self.lifecycle(
             self.client.containers.create, self.image, ["python3", "-m", PROBE_MODULE],
             stdin_open=True, working_dir="/opt/probe", labels=self._labels("probe"),
             name=self._name("probe"),
             **{**self._limits("probe"), "environment": {"PYTHONDONTWRITEBYTECODE": "1"}})
         await _in_thread(self.probe_container.put_archive, "/opt", probe_bundle())
-        attached = await _in_thread(
+        attached = await self.lifecycle(
             self.client.api.attach_socket, self.probe_container.id,
             params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         stream = _stream_of(attached, self.engine_url)
-        await _in_thread(self.probe_container.start)
+        await self.lifecycle(self.probe_container.start)
         output = _DemuxedOutput(stream)
         self.probe = ProbeSession(
             _AttachedInput(stream), output,
@@ -456,7 +478,7 @@ class DockerPod(Pod):
         options = self._student_options(role)
         if stdin:  # run to its end: its output is read from the attached stream, not logs
             options["log_config"] = LogConfig(type="none")
-        return await _in_thread(self.client.containers.create, self.image,
+        return await self.lifecycle(self.client.containers.create, self.image,
                                 self._command(command, self._size(_sized_as(role))),
                                 stdin_open=stdin, **options)
 
@@ -473,7 +495,7 @@ class DockerPod(Pod):
     async def start(self, role: str, command: str) -> Program:
         container = await self._create_student(role, command)
         program = self.program_class(self, container, command)
-        await _in_thread(container.start)
+        await self.lifecycle(container.start)
         self.nursery.start_soon(program.watch)
         return program
 
@@ -485,7 +507,7 @@ class DockerPod(Pod):
         try:
             # Output is read from the attached stream, never from the container's log:
             # the log is capped as one file, so a flood on stderr would push stdout out.
-            attached = await _in_thread(
+            attached = await self.lifecycle(
                 self.client.api.attach_socket, container.id,
                 params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             stream = _stream_of(attached, self.engine_url)
@@ -500,7 +522,7 @@ class DockerPod(Pod):
                         stdout.add(chunk)
                 collected.set()
 
-            await _in_thread(container.start)
+            await self.lifecycle(container.start)
             # Watched from the pod's nursery: past the deadline, stop() still learns at
             # once that the container ended.
             self.nursery.start_soon(program.watch)
@@ -519,7 +541,7 @@ class DockerPod(Pod):
             await stream.aclose()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
-                await _remove(container)
+                await self.lifecycle(force_remove, container)
         exit_code = None if deadline.cancelled_caught else program.exit_code
         return Completed(command, exit_code, stdout.value(), output.stderr.value(),
                          time.monotonic() - started)
@@ -537,7 +559,7 @@ class DockerPod(Pod):
         probe = getattr(self, "probe", None)
         if probe is not None:
             await probe.aclose()
-        await _in_thread(self._remove_everything)
+        await self.lifecycle(self._remove_everything)
 
     def _remove_everything(self) -> None:
         containers = self.client.containers.list(
@@ -571,9 +593,6 @@ async def _feed_socket(stream: trio.SocketStream, data: bytes, pace: float,
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass  # a program may exit without reading all its input
 
-
-async def _remove(container: Container) -> None:
-    await _in_thread(force_remove, container)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ SET_LIMITS_THEN_EXEC = (
 class PodmanPod(DockerPod):
     backend = "podman"
     program_class = PodmanProgram
+    lifecycle_one_at_a_time = True
 
     def _ulimits(self, size: Size) -> list[Ulimit]:
         # Podman's default nofile and nproc are far above a usual host's hard limits, and
