@@ -17,19 +17,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 
-from ..errors import GraderError, InputError
+from ..errors import BackendUnavailable, GraderError, InputError
 from ..loading.assignment import Assignment
 from ..loading.submission import load_submission
 from ..results import GradeReport
 from . import outputs, records
 from .discover import MAX_BYTES, MAX_FILES, StudentEntry, discover, unpack
+from .payload import plan_overrides
 from .reaping import kill_tree
 from .records import StudentResult
 
@@ -46,7 +47,8 @@ class BatchProgress(Protocol):
 
     def student_started(self, student: str) -> None: ...
 
-    def student_finished(self, result: StudentResult) -> None: ...
+    def student_finished(self, result: StudentResult, where: str = "") -> None:
+        """`where`: the worker that graded it (on a cluster); empty on this machine."""
 
     def end(self) -> None: ...
 
@@ -58,7 +60,7 @@ class _Silent:
     def student_started(self, student: str) -> None:
         pass
 
-    def student_finished(self, result: StudentResult) -> None:
+    def student_finished(self, result: StudentResult, where: str = "") -> None:
         pass
 
     def end(self) -> None:
@@ -84,6 +86,7 @@ class StudentRun:
     result: StudentResult
     seconds: float  # wall time from its turn to its stored result
     prepare_seconds: float  # unpacking and loading
+    where: str = ""  # the worker that graded it (on a cluster)
 
 
 @dataclass
@@ -95,6 +98,57 @@ class BatchRun:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class Graded:
+    """One student's grading as a GradingSite hands it back."""
+
+    result: StudentResult
+    where: str = ""  # the worker that graded it; empty on this machine
+    prepare_seconds: float = 0.0
+
+
+class GradingSite(Protocol):
+    """Where one student's grading runs: a worker process on this machine (LocalSite), or
+    a task on a Dask cluster (grader.batch.cluster.ClusterSite). Chosen once per batch."""
+
+    def slot(self) -> AbstractAsyncContextManager[Any]:
+        """Held while one grading runs: waits for a free place."""
+        ...
+
+    async def grade(self, entry: StudentEntry, assignment: Assignment,
+                    options: BatchOptions, work: Path) -> Graded:
+        """Grade one student. Raises InputError for a problem with what the student
+        handed in, BackendUnavailable when no machine could run the grading; `work` is
+        this machine's scratch folder for the student (removed afterwards)."""
+        ...
+
+
+class LocalSite:
+    """Each grading in a worker process of its own on this machine, `jobs` at a time."""
+
+    def __init__(self, jobs: int) -> None:
+        self.limiter = trio.CapacityLimiter(jobs)
+        self._overrides: tuple[Assignment, dict[str, dict[str, Any]]] | None = None
+
+    def slot(self) -> trio.CapacityLimiter:
+        return self.limiter
+
+    async def grade(self, entry: StudentEntry, assignment: Assignment,
+                    options: BatchOptions, work: Path) -> Graded:
+        started = time.monotonic()
+        root = await trio.to_thread.run_sync(_prepare, entry, work, options)
+        submission = load_submission(root, assignment)
+        if self._overrides is None or self._overrides[0] is not assignment:
+            self._overrides = (assignment, await trio.to_thread.run_sync(plan_overrides,
+                                                                        assignment))
+        prepared = time.monotonic() - started
+        deadline = options.student_timeout or student_deadline(assignment,
+                                                               len(submission.builds))
+        result = await grade_in_worker(entry.student, root, assignment.path, options,
+                                       deadline, self._overrides[1])
+        return Graded(result, prepare_seconds=prepared)
+
+
 def student_deadline(assignment: Assignment, builds: int = 2) -> float:
     """The longest one grading may take: every limit of the assignment, added up, plus a
     margin for starting the worker and tearing the pod down."""
@@ -104,10 +158,13 @@ def student_deadline(assignment: Assignment, builds: int = 2) -> float:
 
 
 async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment,
-                    options: BatchOptions, progress: BatchProgress | None = None) -> BatchRun:
+                    options: BatchOptions, progress: BatchProgress | None = None,
+                    site: GradingSite | None = None) -> BatchRun:
     """Grade every student in `submissions` that has no complete result in `results_dir`,
-    then write the gradebook, summary and class report from all complete results."""
+    then write the gradebook, summary and class report from all complete results.
+    Gradings run where `site` says (default: worker processes on this machine)."""
     progress = progress or _Silent()
+    site = site or LocalSite(options.jobs)
     started = time.monotonic()
     results_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(results_dir):
@@ -128,12 +185,11 @@ async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment
                 records.save_result(results_dir, StudentResult(
                     student, error=f"more than one submission ({names}): keep one"))
         progress.begin([e.student for e in to_grade], skipped)
-        limiter = trio.CapacityLimiter(options.jobs)
         try:
             async with trio.open_nursery() as nursery:
                 for entry in to_grade:
                     nursery.start_soon(_grade_student, entry, results_dir, assignment,
-                                       options, limiter, progress, batch)
+                                       options, site, progress, batch)
         finally:
             progress.end()
         students = sorted({e.student for e in found.students} | set(found.duplicates)
@@ -160,25 +216,24 @@ def _exclusive(results_dir: Path) -> Iterator[None]:
 
 
 async def _grade_student(entry: StudentEntry, results_dir: Path, assignment: Assignment,
-                         options: BatchOptions, limiter: trio.CapacityLimiter,
+                         options: BatchOptions, site: GradingSite,
                          progress: BatchProgress, batch: BatchRun) -> None:
-    async with limiter:
+    async with site.slot():
         progress.student_started(entry.student)
         started = time.monotonic()
         work = results_dir / "work" / entry.student
-        prepared = started
+        graded = Graded(StudentResult(entry.student))
         try:
             try:
-                root = await trio.to_thread.run_sync(_prepare, entry, work, options)
-                submission = load_submission(root, assignment)
-                prepared = time.monotonic()
-                result = await _grade_in_worker(entry.student, root, assignment, options,
-                                                len(submission.builds))
+                graded = await site.grade(entry, assignment, options, work)
+                result = graded.result
                 if result.report is not None:  # name what was handed in, not our copy
                     result = replace(result, report=replace(result.report,
                                                             submission=str(entry.source)))
             except InputError as exc:
                 result = StudentResult(entry.student, error=_input_reason(exc))
+            except BackendUnavailable as exc:  # no machine could run it: says which, why
+                result = StudentResult(entry.student, error=str(exc))
             except Exception as exc:  # a grader problem with this one student only
                 result = StudentResult(entry.student,
                                        error=f"grader error: {type(exc).__name__}: {exc}")
@@ -188,8 +243,8 @@ async def _grade_student(entry: StudentEntry, results_dir: Path, assignment: Ass
                 await trio.to_thread.run_sync(
                     lambda: shutil.rmtree(work, ignore_errors=True))
     batch.graded.append(StudentRun(result, time.monotonic() - started,
-                                   max(0.0, prepared - started)))
-    progress.student_finished(result)
+                                   graded.prepare_seconds, graded.where))
+    progress.student_finished(result, graded.where)
 
 
 def _prepare(entry: StudentEntry, work: Path, options: BatchOptions) -> Path:
@@ -204,16 +259,21 @@ def _input_reason(exc: InputError) -> str:
     return f"{exc.path.name}: {exc.message}" if exc.path.name else exc.message
 
 
-async def _grade_in_worker(student: str, root: Path, assignment: Assignment,
-                           options: BatchOptions, builds: int) -> StudentResult:
+async def grade_in_worker(student: str, root: Path, assignment_path: Path,
+                          options: BatchOptions, deadline: float,
+                          overrides: dict[str, dict[str, Any]] | None = None) -> StudentResult:
+    """One grading in a worker process of its own (grader.batch.worker) on this machine,
+    stopped with its whole process tree after `deadline` seconds. Raises
+    BackendUnavailable when this machine cannot run it (no engine, no image)."""
     argv = [sys.executable, "-m", "grader.batch.worker", "--assignment",
-            str(assignment.path), "--backend", options.backend]
+            str(assignment_path), "--backend", options.backend]
     if options.image:
         argv += ["--image", options.image]
+    if overrides:
+        argv += ["--params", json.dumps(overrides)]
     argv.append(str(root))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(GRADER_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    deadline = options.student_timeout or student_deadline(assignment, builds)
     process = await trio.lowlevel.open_process(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env)
@@ -266,8 +326,10 @@ def _parse(student: str, returncode: int | None, stdout: bytes,
         message = {}
     if "report" in message:
         return StudentResult(student, GradeReport.from_json(message["report"]))
+    if message.get("machine"):
+        raise BackendUnavailable(message["error"])
     if "error" in message:
-        return StudentResult(student, error=message["error"])
+        return StudentResult(student, error=message.get("reason") or message["error"])
     last = _tail(stderr).strip().splitlines()
     return StudentResult(student, error=f"the grader crashed (exit status {returncode})"
                          + (f": {last[-1]}" if last else ""), details=_tail(stderr))

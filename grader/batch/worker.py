@@ -11,8 +11,14 @@ batch, even when the batch is killed with SIGKILL:
 - the worker is a child subreaper, so programs that fork and orphan themselves stay below
   it and are found by that kill, and by the one after every grading.
 
-Output: one JSON line on stdout, {"report": GradeReport.to_json()} or {"error": reason}.
-Exit status 3 when cancelled (no line).
+Output: one JSON line on stdout, {"report": GradeReport.to_json()} or {"error": reason};
+an error carries "machine": true when this machine cannot run gradings (no container
+engine, the image missing: BackendUnavailable), and "input" and a short "reason" when
+what was handed in cannot be graded. Exit status 3 when cancelled (no line).
+
+`--backend auto` (a batch on a cluster) takes Docker, else Podman, and refuses to fall
+back to the local backend: a batch runs other people's code. `--params` is JSON, check
+id -> {parameter: value}: the plan's parameters changed in memory (e.g. `--clients`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from collections.abc import Sequence
 import trio
 
 from ..assignments import load_assignment
-from ..errors import GraderError, InputError
+from ..errors import BackendUnavailable, GraderError, InputError
 from ..grading.runner import grade
 from ..loading.submission import load_submission
 from ..pod import choose_backend
@@ -85,8 +91,13 @@ def _last_resort() -> None:
 
 async def _grade(args: argparse.Namespace, lifeline: Lifeline) -> GradeReport | None:
     assignment = load_assignment(args.assignment)
+    for check_id, params in json.loads(args.params).items():
+        assignment = assignment.with_params(check_id, **params)
     submission = load_submission(args.submission, assignment)
-    backend, _notice = choose_backend(args.backend, assignment, args.image)
+    backend, notice = choose_backend(args.backend, assignment, args.image)
+    if args.backend == "auto" and not backend.sandboxed:
+        raise BackendUnavailable(f"{notice}; a batch runs other people's code, so this "
+                                 "machine does not grade it unsandboxed")
     with trio.CancelScope() as scope:
         lifeline.attach(scope)
         return await grade(submission, assignment, backend)
@@ -99,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--assignment", required=True)
     parser.add_argument("--backend", required=True)
     parser.add_argument("--image")
+    parser.add_argument("--params", default="{}")
     args = parser.parse_args(argv)
     become_subreaper()
     lifeline = Lifeline()
@@ -107,7 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = trio.run(_grade, args, lifeline)
     except InputError as exc:
-        return _emit({"error": str(exc), "input": True})
+        reason = f"{exc.path.name}: {exc.message}" if exc.path.name else exc.message
+        return _emit({"error": str(exc), "input": True, "reason": reason})
+    except BackendUnavailable as exc:
+        return _emit({"error": str(exc), "machine": True})
     except GraderError as exc:
         return _emit({"error": str(exc)})
     finally:
