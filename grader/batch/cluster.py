@@ -20,7 +20,8 @@ Faults:
   machine and why (BackendUnavailable): the machines' trouble, never the student's.
 - No worker at all: `open_cluster` waits JOIN_WAIT seconds for one, then refuses to
   start; mid-batch, students wait that long for a worker, then are recorded as errors
-  that say so (`--retry-errors` grades them again).
+  that say so (`--retry-errors` grades them again), as are students that every
+  connected worker failed.
 
 distributed is imported only here and in cluster_worker's task, so `grade` needs Dask
 only with `--cluster`.
@@ -201,9 +202,11 @@ class ClusterSite:
         return self._bundle[1], self._bundle[2]
 
     async def _wait_for_workers(self) -> dict[str, WorkerInfo]:
-        """The fit workers; when there are none, wait for one (join_wait, counted once
-        for the whole batch), then give up: {}."""
+        """The fit workers; {} at once when every connected one failed lately; when none
+        is connected, wait for one (join_wait, counted once for the batch), then {}."""
         while not (fit := await self._fit()):
+            if any(w.pods > 0 for w in self._workers.values()):
+                return {}
             now = time.monotonic()
             self._lonely_since = self._lonely_since or now
             if now - self._lonely_since >= self.join_wait:
