@@ -82,6 +82,7 @@ class ClusterSite:
         self._refreshed = float("-inf")
         self._lonely_since: float | None = None
         self._in_flight = 0
+        self._freed = trio.Event()  # set when a grading ends
         self._bundle: tuple[Assignment, bytes, dict[str, dict[str, Any]]] | None = None
         client.subscribe_topic(TOPIC, self._on_start)
 
@@ -152,12 +153,15 @@ class ClusterSite:
                 capacity = min(capacity, self.limit)
             if self._in_flight < capacity or (not fit and self._in_flight == 0):
                 break
-            await trio.sleep(0.5)
+            with trio.move_on_after(REFRESH):  # a new worker shows up within this
+                await self._freed.wait()
         self._in_flight += 1
         try:
             yield
         finally:
             self._in_flight -= 1
+            self._freed.set()
+            self._freed = trio.Event()
 
     async def grade(self, entry: StudentEntry, assignment: Assignment,
                     options: BatchOptions, work: Path) -> Graded:
@@ -299,6 +303,10 @@ def open_cluster(address: str, join_wait: float = JOIN_WAIT,
         client = Client(address, timeout=f"{join_wait}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise GraderError(f"no Dask scheduler answered at {address} ({exc})") from None
+    except TypeError as exc:  # a tls:// address without Dask's TLS settings
+        raise GraderError(f"cannot connect to the Dask scheduler at {address}: {exc} (for "
+                          "tls:// set Dask's TLS settings: README, Grading on several "
+                          "machines)") from None
     try:
         site = ClusterSite(client, join_wait=join_wait, **settings)
         site.require_workers()
