@@ -211,8 +211,12 @@ def run_worker_command(argv: Sequence[str]) -> int:
               "pip install 'socket-grader[cluster]'", file=sys.stderr)
         return 2
     command = worker_argv(args.scheduler, args.pods, args.name, args.extra)
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(GRADER_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    environment = {
+        # Dask samples every thread's stack 100 times a second, to profile computations;
+        # a grading computes nothing here, and the CPU is the gradings'.
+        "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+        **os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(GRADER_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     print("grade worker: " + " ".join(command[1:]), file=sys.stderr, flush=True)
     os.execve(command[0], command, environment)  # the worker keeps this process's id
 
