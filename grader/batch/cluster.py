@@ -80,6 +80,7 @@ class ClusterSite:
         self._excluded: dict[str, tuple[float, str]] = {}  # worker -> (until, why)
         self._workers: dict[str, WorkerInfo] = {}
         self._refreshed = float("-inf")
+        self._refreshing = trio.Lock()
         self._lonely_since: float | None = None
         self._in_flight = 0
         self._freed = trio.Event()  # set when a grading ends
@@ -104,9 +105,11 @@ class ClusterSite:
                 for address, w in info.get("workers", {}).items()}
 
     async def _known(self) -> dict[str, WorkerInfo]:
-        if time.monotonic() - self._refreshed > REFRESH:
-            self._workers = await trio.to_thread.run_sync(self.workers, abandon_on_cancel=True)
-            self._refreshed = time.monotonic()
+        async with self._refreshing:  # one look at a time, shared by every student
+            if time.monotonic() - self._refreshed > REFRESH:
+                self._workers = await trio.to_thread.run_sync(self.workers,
+                                                              abandon_on_cancel=True)
+                self._refreshed = time.monotonic()
         return self._workers
 
     async def _fit(self) -> dict[str, WorkerInfo]:
@@ -217,6 +220,7 @@ class ClusterSite:
                 return {}
             await trio.sleep(0.5)
             self._refreshed = float("-inf")
+        self._refreshing = trio.Lock()
         self._lonely_since = None
         return fit
 
