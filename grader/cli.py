@@ -17,6 +17,7 @@ from .batch.cluster_worker import remove_stale_scratch, run_worker_command
 from .batch.command import run_batch_command
 from .errors import BackendUnavailable, GraderError
 from .grading.runner import grade
+from .inert import inert
 from .integrations.commands import run_export, run_init_ci
 from .loading.assignment import Assignment
 from .loading.submission import load_submission
@@ -54,6 +55,7 @@ that file; with GITHUB_ACTIONS set, checks that lost points are printed as annot
 examples:
   grade submission/                          grade with the default (echo) assignment
   grade submission/ --json report.json       also write the JSON report
+  grade submission/ --html report.html       also write the report as a page, with pictures
   grade submission/ --clients 2000           a harder concurrency check
   grade submission/ --assignment my-course/echo-v2   an instructor's own assignment
 """
@@ -75,6 +77,10 @@ def _grade_parser() -> argparse.ArgumentParser:
                         "answers, else podman when its service answers, else local "
                         "(default: %(default)s)")
     add_engine_url(parser)
+    parser.add_argument("--run-as", metavar="USER",
+                        help="local backend, as root: run the student's programs as USER "
+                        "and kill every process of USER when the grading ends (give a user "
+                        "that runs nothing else; Gradescope's export does)")
     parser.add_argument("--image", help="container image for the pod (default: the "
                         "assignment's, or $SOCKET_GRADER_IMAGE)")
     parser.add_argument("--clients", type=positive_int, metavar="N",
@@ -98,7 +104,8 @@ def run_grade(argv: Sequence[str]) -> int:
         assignment = assignment.with_params("server-concurrency", clients=args.clients)
     submission = load_submission(args.submission, assignment)
     image = args.image or os.environ.get("SOCKET_GRADER_IMAGE")
-    backend, notice = choose_backend(args.backend, assignment, image, args.engine_url)
+    backend, notice = choose_backend(args.backend, assignment, image, args.engine_url,
+                                     args.run_as)
     out = sys.stdout
     live = terminal.LiveTerminal(out, terminal.wants_colour(out))
     if notice:
@@ -247,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return EXIT_INTERRUPTED
         if leaves and all(isinstance(leaf, GraderError) for leaf in leaves):
-            print(f"grade: error: {leaves[0]}", file=sys.stderr)
+            print(f"grade: error: {inert(str(leaves[0]))}", file=sys.stderr)
             return EXIT_USAGE
         raise
 

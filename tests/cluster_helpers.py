@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.batch.reaping import descendants
+from grader.pod.reaping import descendants
 
 from .conftest import REPO
 

@@ -57,6 +57,13 @@ def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
     return path
 
 
+def _end_record_claiming(entries: int) -> bytes:
+    """A zip that is only an end-of-central-directory record claiming `entries` entries
+    (zipfile would read that many directory records before any cap applied)."""
+    return struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, entries, entries, 46 * entries,
+                       0, 0)
+
+
 def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
@@ -107,15 +114,23 @@ def test_unpack_uses_the_single_top_folder_and_keeps_the_executable_bit(tmp_path
     (lambda d: _tar(d / "s.tar.gz", [(_member(f"f{i}"), b"") for i in range(30)]),
      "file-count cap"),
     (lambda d: (d / "s.zip").write_bytes(b"not a zip") and d / "s.zip", "not a readable"),
+    # Issue 14: entries it would skip count too; a name of megabytes is refused before
+    # it is read; a zip's entry count is checked before its directory is parsed.
+    (lambda d: _zip(d / "s.zip", {f"__MACOSX/f{i}": b"" for i in range(30)}),
+     "file-count cap"),
+    (lambda d: _tar(d / "s.tar.gz", [(_member("n" * 4_000_000), b"")]), "header of"),
+    (lambda d: (d / "s.zip").write_bytes(_end_record_claiming(60000)) and d / "s.zip",
+     "more than 20 entries"),
 ], ids=["zip-dotdot", "zip-absolute", "zip-symlink", "tar-dotdot", "tar-symlink",
         "tar-hardlink", "tar-device", "too-large", "zip-too-many", "tar-too-many",
-        "not-an-archive"])
+        "not-an-archive", "skipped-entries-count", "tar-huge-name", "zip-huge-directory"])
 def test_unpack_refuses_unsafe_archives(tmp_path, make, says):
     archive = make(tmp_path)
     target = tmp_path / "out"
     with pytest.raises(UnsafeArchive) as caught:
         unpack(archive, target, max_bytes=4096, max_files=20)
     assert says in str(caught.value)
+    assert len(str(caught.value)) < 400  # a name of megabytes is not quoted whole
     assert not target.exists()  # nothing half-unpacked is left
     assert not (tmp_path / "evil.py").exists() and not Path("/etc/evil").exists()
 
@@ -190,15 +205,20 @@ def test_each_student_has_one_complete_result_and_feedback(graded_class):
     _, out, printed = graded_class
     for student in ("alice", "bob", "dave"):
         folder = out / "students" / student
-        assert sorted(p.name for p in folder.iterdir()) == ["feedback.md", "report.json"]
+        assert sorted(p.name for p in folder.iterdir()) == ["feedback.html", "feedback.md",
+                                                            "report.json"]
         data = json.loads((folder / "report.json").read_text())
         assert data["assignment"] == "echo" and len(data["checks"]) == len(CHECK_IDS)
     for student in ("carol", "eve"):
         folder = out / "students" / student
-        assert sorted(p.name for p in folder.iterdir()) == ["error.json", "feedback.md"]
+        assert sorted(p.name for p in folder.iterdir()) == ["error.json", "feedback.html",
+                                                            "feedback.md"]
         assert json.loads((folder / "error.json").read_text())["status"] == "error"
     feedback = (out / "students" / "dave" / "feedback.md").read_text()
     assert "server-restart" in feedback and "TIME" in feedback
+    page = (out / "students" / "dave" / "feedback.html").read_text()
+    assert 'id="fig-restart"' in page and "<svg" in page and "could not listen" in page
+    assert "reason" in (out / "students" / "carol" / "feedback.html").read_text().lower()
     assert json.loads((out / "students" / "dave" / "report.json").read_text())[
         "submission"].endswith("submissions/dave.zip")
     assert not (out / "work").exists()
@@ -239,6 +259,7 @@ def test_class_report_is_self_contained_and_escaped(graded_class):
     assert "https://" not in page
     assert "Q2</tspan> TIME_WAIT and SO_REUSEADDR" in page
     assert "students/alice/feedback.md" in page
+    assert "students/alice/feedback.html" in page
 
 
 def test_class_report_escapes_what_students_chose():
@@ -250,6 +271,29 @@ def test_class_report_escapes_what_students_chose():
     page = class_report(assignment, summarize(assignment, results), results)
     assert "m&lt;i&gt;&amp;" in page and "&lt;script&gt;" in page
     assert "<i>" not in page and "<script" not in page
+
+
+def test_names_a_student_chose_reach_no_output_raw(tmp_path):
+    """A folder name with escape sequences (a cleared screen, a window title) or a
+    spreadsheet formula: every human-facing output shows it inert (issue 14)."""
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    tricky = ["\x1b[2J\x1b]0;pwned\x07eve", "=HYPERLINK(\"x\",\"y\")"]
+    for name in tricky:
+        (submissions / name).mkdir()  # no server, no client: an error record each
+    out = tmp_path / "results"
+    with _captured() as printed:
+        assert main(["batch", str(submissions), "--out", str(out), "--backend", "local",
+                     "--jobs", "2"]) == 0
+    texts = {"printed": printed.getvalue(), "grades.csv": (out / "grades.csv").read_text(),
+             "report.html": (out / "report.html").read_text(),
+             **{f"feedback of {name!r}": (out / "students" / name / "feedback.md").read_text()
+                for name in tricky}}
+    for where, text in texts.items():
+        assert "\x1b" not in text and "\x07" not in text, where
+    rows = list(csv.reader(io.StringIO(texts["grades.csv"])))
+    assert any(row[0].startswith("'=HYPERLINK") for row in rows)
+    assert not any(row[0].startswith("=") for row in rows)
 
 
 def test_rerun_skips_complete_students_and_force_grades_again(graded_class, tmp_path):
@@ -427,8 +471,9 @@ def test_sigkill_mid_batch_then_rerun_finishes_without_loss_or_double_grading(
     for student in [*students, "s6"]:
         markers = [p.name for p in (out / "students" / student).iterdir()
                    if not p.name.startswith(".")]
-        assert sorted(markers) in (["feedback.md", "report.json"],
-                                   ["error.json", "feedback.md"]), (student, markers)
+        assert sorted(markers) in (["feedback.html", "feedback.md", "report.json"],
+                                   ["error.json", "feedback.html", "feedback.md"]), (student,
+                                                                                     markers)
     assert {k: v for k, v in _stamps(out).items() if k in stamps} == stamps
     rows = _rows(out)
     assert [r["student"] for r in rows] == ["s1", "s2", "s3", "s4", "s5", "s6"]

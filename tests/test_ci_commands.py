@@ -4,10 +4,13 @@ every file format at once (plus GitHub's step summary and annotations)."""
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import stat
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -16,8 +19,10 @@ import pytest
 import yaml
 
 from grader.cli import main
+from grader.integrations.gradescope_zip import STUDENT_USER
+from grader.pod.reaping import processes_of
 
-from .conftest import compose_reference
+from .conftest import REPO, compose_reference
 
 WORKFLOW = Path(".github/workflows/grade.yml")
 
@@ -81,6 +86,44 @@ def test_init_ci_needs_a_bundled_assignment(tmp_path, capsys):
     assert main(["init-ci", "--dir", str(tmp_path / "missing")]) == 2
 
 
+def test_init_ci_runner_pytest_grades_with_pytest_grade(tmp_path):
+    assert main(["init-ci", "--dir", str(tmp_path), "--runner", "pytest"]) == 0
+    workflow = yaml.safe_load((tmp_path / WORKFLOW).read_text())
+    steps = _steps(workflow)
+    assert list(steps) == ["Check out the submission", "Set up Python", "Install the grader",
+                           "Install pytest", "Pull the pod image", "Grade",
+                           "Upload the JUnit report"]
+    assert "pip install" in steps["Install pytest"]["run"]
+    grade = steps["Grade"]["run"]
+    assert grade.split()[:3] == ["pytest", "--grade", "."]
+    for option in ("--grade-assignment echo", "--grade-backend docker",
+                   '--grade-fail-under "$FAIL_UNDER"', "--junitxml grade-results.xml"):
+        assert option in grade
+    assert "continue-on-error" not in steps["Grade"] and "if" not in steps["Grade"]
+    assert steps["Upload the JUnit report"]["with"]["path"] == "grade-results.xml"
+
+
+def test_init_ci_pytest_step_grades_a_repository(tmp_path):
+    """The workflow's own command, on the local backend here: one test per check, and
+    the repository's own tests after them."""
+    repository = compose_reference(tmp_path / "repository", "python")
+    assert main(["init-ci", "--dir", str(repository), "--runner", "pytest"]) == 0
+    command = _steps(yaml.safe_load((repository / WORKFLOW).read_text()))["Grade"]["run"]
+    command = command.replace("--grade-backend docker", "--grade-backend local")
+    (repository / "tests").mkdir()
+    (repository / "tests" / "test_own.py").write_text(
+        "def test_own(submission):\n    assert (submission.path / 'server.py').exists()\n")
+    done = subprocess.run(
+        ["bash", "-c", command.replace("pytest", f"{sys.executable} -m pytest -p "
+                                       "grader.pytest_plugin", 1)],
+        cwd=repository, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "FAIL_UNDER": "100", "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "12 passed" in done.stdout and "score 100/100" in done.stdout
+    cases = ET.parse(repository / "grade-results.xml").getroot().iter("testcase")
+    assert [case.get("name") for case in cases][-1] == "test_own"
+
+
 # export gradescope ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -129,14 +172,27 @@ def test_export_scripts_are_valid_bash(autograder_zip, tmp_path):
 def test_export_bundles_an_instructors_own_assignment(tmp_path, monkeypatch):
     own = tmp_path / "my-course" / "echo-v2"
     own.mkdir(parents=True)
-    toml = (Path(__file__).parents[1] / "assignments/echo/assignment.toml").read_text()
+    echo = Path(__file__).parents[1] / "assignments" / "echo"
+    toml = (echo / "assignment.toml").read_text()
     (own / "assignment.toml").write_text(toml.replace('name = "echo"', 'name = "echo-v2"'))
+    (own / "checks.py").write_text((echo / "checks.py").read_text())  # its own checks
     (own / "README.md").write_text("handout\n")
     monkeypatch.chdir(tmp_path)  # the default --out is in the current folder
     assert main(["export", "gradescope", "--assignment", str(own)]) == 0
     with zipfile.ZipFile(tmp_path / "gradescope-echo-v2.zip") as archive:
         assert archive.read("assignment/README.md") == b"handout\n"
         assert b'name = "echo-v2"' in archive.read("assignment/assignment.toml")
+        assert b"client_echo" in archive.read("assignment/checks.py")
+
+
+@pytest.fixture
+def student_user():
+    """The user run_autograder runs the student's programs as (setup.sh makes it)."""
+    if os.geteuid() != 0:
+        pytest.skip("run_autograder runs as root on Gradescope; these tests need root")
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                    "/usr/sbin/nologin", STUDENT_USER], capture_output=True, check=False)
+    return STUDENT_USER
 
 
 def _simulated_autograder(root: Path, autograder_zip: Path) -> Path:
@@ -161,7 +217,8 @@ def _simulated_autograder(root: Path, autograder_zip: Path) -> Path:
     return root / "run_autograder"
 
 
-def test_run_autograder_reports_a_low_score_without_failing(autograder_zip, tmp_path):
+def test_run_autograder_reports_a_low_score_without_failing(autograder_zip, tmp_path,
+                                                            student_user):
     run = _simulated_autograder(tmp_path, autograder_zip)
     compose_reference(tmp_path / "autograder" / "submission", "python", "no-reuseaddr-server")
     done = subprocess.run(["bash", str(run)], capture_output=True, text=True, timeout=120)
@@ -170,9 +227,36 @@ def test_run_autograder_reports_a_low_score_without_failing(autograder_zip, tmp_
     failed = [t["name"] for t in results["tests"] if t["status"] == "failed"]
     assert failed == ["server-restart: Restarts at once despite TIME_WAIT"]
     assert 0 < results["score"] < 100
+    assert not processes_of(pwd.getpwnam(student_user).pw_uid)  # nothing of theirs left
 
 
-def test_run_autograder_explains_an_ungradable_submission(autograder_zip, tmp_path):
+def test_run_autograder_runs_the_students_programs_as_their_own_user(
+        autograder_zip, tmp_path, student_user):
+    """On Gradescope the student's programs could otherwise rewrite results.json after
+    the grader wrote it (issue 14): they run as an unprivileged user, which can neither
+    write the results nor outlive the grading."""
+    run = _simulated_autograder(tmp_path, autograder_zip)
+    submission = compose_reference(tmp_path / "autograder" / "submission", "python")
+    results = tmp_path / "autograder" / "results" / "results.json"
+    forger = (f"import os, sys, time\nopen('/tmp/sg-forger-{os.getpid()}', 'w')"
+              f".write(str(os.getuid()))\nif os.fork() == 0:\n    os.setsid()\n"
+              f"    for _ in range(200):\n        try:\n            open({str(results)!r}, 'w')"
+              f".write('{{\"score\": 100}}')\n        except OSError:\n            pass\n"
+              "        time.sleep(0.05)\n    os._exit(0)\n")
+    server = (submission / "server.py").read_text()
+    (submission / "server.py").write_text(forger + server)
+    done = subprocess.run(["bash", str(run)], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    time.sleep(1.0)  # a forger that survived would have written by now
+    data = json.loads(results.read_text())
+    assert data["score"] == 100 and data["tests"], data  # ours, not the forger's
+    uid = pwd.getpwnam(student_user).pw_uid
+    assert Path(f"/tmp/sg-forger-{os.getpid()}").read_text() == str(uid)
+    assert not processes_of(uid)
+
+
+def test_run_autograder_explains_an_ungradable_submission(autograder_zip, tmp_path,
+                                                          student_user):
     run = _simulated_autograder(tmp_path, autograder_zip)
     (tmp_path / "autograder" / "submission").mkdir()
     (tmp_path / "autograder" / "submission" / "notes.txt").write_text("hi\n")

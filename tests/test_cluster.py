@@ -113,7 +113,7 @@ def test_a_worker_sigkilled_mid_batch_loses_nobody_and_duplicates_nobody(tmp_pat
     assert list(rows) == list(kinds)
     for student, faulty in kinds.items():
         markers = sorted(p.name for p in (out / "students" / student).iterdir())
-        assert markers == ["feedback.md", "report.json"], (student, markers)
+        assert markers == ["feedback.html", "feedback.md", "report.json"], (student, markers)
         assert (rows[student]["score"] == "100") == (faulty is None), rows[student]
     # The killed worker's scratch space went when the other worker took its next task
     # (`grade worker` at its start, and `grade cleanup`, remove it too).

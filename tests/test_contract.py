@@ -3,6 +3,7 @@ names the file and the key and says what to write; the command line exits 2."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -65,6 +66,9 @@ def test_manifest_overrides_defaults(write_submission, echo):
      "server.run: expected a string"),
     ({"server.py": SERVER, "client.py": CLIENT, "grade.toml": "[server]\nrun = './s {port'\n"},
      "literal braces"),
+    # A NUL byte cannot reach a program: a clean error, not a traceback (issue 14).
+    ({"server.py": SERVER, "client.py": CLIENT,
+      "grade.toml": '[server]\nrun = "./s\\u0000 {port}"\n'}, "a NUL byte"),
 ])
 def test_submission_errors_say_what_and_where(write_submission, echo, files, message):
     folder = write_submission(files)
@@ -72,6 +76,22 @@ def test_submission_errors_say_what_and_where(write_submission, echo, files, mes
         load_submission(folder, echo)
     assert message in str(caught.value)
     assert str(folder) in str(caught.value)
+
+
+@pytest.mark.parametrize(("make", "says"), [
+    (lambda path: path.symlink_to("/dev/zero"), "a link"),
+    (lambda path: os.mkfifo(path), "not a regular file"),
+    (lambda path: path.write_text("# " + "x" * 70000 + "\n"), "larger than 64 KiB"),
+], ids=["link-to-dev-zero", "fifo", "huge"])
+def test_a_manifest_is_read_only_when_it_is_a_small_regular_file(write_submission, echo,
+                                                                  make, says):
+    """A grade.toml that is a link to /dev/zero or a pipe would hang or flood whoever
+    reads it (issue 14): refused at once, naming the file."""
+    folder = write_submission({"server.py": SERVER, "client.py": CLIENT})
+    make(folder / "grade.toml")
+    with pytest.raises(InputError) as caught:
+        load_submission(folder, echo)
+    assert says in str(caught.value) and "grade.toml" in str(caught.value)
 
 
 def test_missing_folder_and_file_instead_of_folder(tmp_path, echo):

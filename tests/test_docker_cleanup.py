@@ -40,3 +40,35 @@ def test_cleanup_removes_runs_whose_grader_is_gone(capsys, kind):
         for container in (dead, alive):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
+
+
+def test_cleanup_tolerates_containers_that_vanish_while_it_works():
+    """Another grading's teardown may remove a container between our listing and our
+    removal (issue 14 saw a batch worker crash on it): the listing does not inspect each
+    container, and one already gone is simply passed over."""
+    from docker.errors import NotFound
+
+    from grader.pod.docker import remove_leftovers
+
+    class Vanished:
+        def __init__(self) -> None:
+            self.attrs = {"Labels": {LABEL: "1", RUN_LABEL: "sg-gone",
+                                     OWNER_LABEL: "nowhere:1"}}
+
+        def remove(self, force: bool = False) -> None:
+            raise NotFound("removed by another grading in between")
+
+    class Containers:
+        def list(self, all: bool = False, sparse: bool = False, filters=None):
+            if not sparse:  # inspecting each one is where a vanished one breaks listing
+                raise NotFound("No such container: inspected after it was removed")
+            return [Vanished()]
+
+    class Volumes:
+        def list(self, filters=None):
+            return []
+
+    class Client:
+        containers, volumes = Containers(), Volumes()
+
+    assert remove_leftovers(Client(), everything=True) == (1, 0)

@@ -73,20 +73,79 @@ def test_limits_are_applied_to_student_containers(backend, folder):
     ulimits = {u["Name"].lower().removeprefix("rlimit_"): u["Soft"]
                for u in host_config["Ulimits"]}
     assert ulimits["nofile"] >= 4096
-    assert config["User"] == "65534:65534"
+    uid = int(config["User"].split(":")[0])
+    assert settings.uid_first <= uid < settings.uid_first + settings.uid_count
+
+
+def _pod_facts(pod) -> dict:
+    """Users, limits and mounts of a pod's server, client and probe containers, and the
+    pod's ephemeral port range, as the engine reports them."""
+    async def inspect(container):
+        await trio.to_thread.run_sync(container.reload)
+        return container.attrs
+
+    async def body():
+        server = await pod.start("server", "sleep 30")
+        client = await pod.start("client", "sleep 30")
+        try:
+            facts = {role: await inspect(program.container)
+                     for role, program in (("server", server), ("client", client))}
+            facts["probe"] = await inspect(pod.probe_container)
+            facts["port_range"] = (await pod.probe.call(__import__(
+                "grader.probe.messages", fromlist=["Hello"]).Hello())).port_range
+            return facts
+        finally:
+            await server.stop(grace=0.5)
+            await client.stop(grace=0.5)
+
+    return body
+
+
+def test_each_pod_has_its_own_users_a_narrow_port_range_and_a_budget(backend, folder):
+    """Per pod, a uid for the student's programs and another for the probe (per-uid
+    kernel quotas are then the pod's own); a narrow ephemeral port range of its own;
+    clients in small containers; the submission read-only for programs (issue 14)."""
+    async def two_pods():
+        async with backend.open_pod(str(folder), "a") as first, \
+                backend.open_pod(str(folder), "b") as second:
+            return await _pod_facts(first)(), await _pod_facts(second)()
+
+    first, second = trio.run(two_pods)
+    settings = backend.settings
+    engine = backend.connect()
+    engine.client.close()  # rootless on cgroup v1 cannot apply limits: the report says so
+    users = [int(facts[role]["Config"]["User"].split(":")[0])
+             for facts in (first, second) for role in ("server", "client", "probe")]
+    student_a, client_a, probe_a, student_b, _, probe_b = users
+    assert student_a == client_a and probe_a == student_a + 1
+    assert probe_b == student_b + 1 and student_b != student_a  # 1 in 20,000 to collide
+    for facts in (first, second):
+        low, high = facts["port_range"]
+        assert high - low + 1 < 5000 and (low, high) != (32768, 60999)
+        client = facts["client"]["HostConfig"]
+        if "pids" not in engine.missing_limits:
+            assert client["PidsLimit"] == settings.client_pids
+        if "cpu" not in engine.missing_limits:
+            assert client["NanoCpus"] == int(settings.client_cpus * 1e9)
+        for role in ("server", "client"):
+            mounts = facts[role]["Mounts"]
+            assert [m["RW"] for m in mounts if m["Destination"] == "/submission"] == [False]
+    assert first["port_range"] != second["port_range"]  # 1 in 48,000 to collide
 
 
 def test_the_pod_has_only_loopback_and_no_grader_files(backend, folder):
     async def body(pod):
-        return await pod.run("client", "ls /sys/class/net; ls /submission; id -u; "
-                             "ls /opt/probe 2>&1; touch /etc/x /var/tmp/x 2>&1; "
-                             "grep CapBnd /proc/self/status; echo end", b"", 20)
+        done = await pod.run("client", "ls /sys/class/net; ls /submission; id -u; "
+                             "ls /opt/probe 2>&1; touch /etc/x /var/tmp/x /submission/x "
+                             "2>&1; grep CapBnd /proc/self/status; echo end", b"", 20)
+        return done, pod.student_uid
 
-    done = trio.run(_in_pod, backend, folder, body)
+    done, uid = trio.run(_in_pod, backend, folder, body)
     lines = done.stdout.decode().split()
-    assert lines[0] == "lo" and lines[1:3] == ["bomb.py", "hog.py"] and lines[3] == "65534"
+    assert lines[0] == "lo" and lines[1:3] == ["bomb.py", "hog.py"] and lines[3] == str(uid)
     assert "No such file" in done.stdout.decode()  # the probe's bundle is not in reach
-    assert done.stdout.decode().count("Read-only file system") == 2
+    # Nothing writable but its own /tmp: not the image, not the submission (issue 14).
+    assert done.stdout.decode().count("Read-only file system") == 3
     assert "CapBnd:\t0000000000000000" in done.stdout.decode()  # no capability at all
 
 

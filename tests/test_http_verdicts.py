@@ -102,3 +102,13 @@ def test_the_port_is_the_quizs_443_in_a_pod(graded, backend):
         assert starts.evidence["port"] == 443
     assert any(listener.endswith(f":{starts.evidence['port']}")
                for listener in starts.evidence["listeners"])
+
+
+def test_a_server_without_reuseaddr_fails_only_the_restart_and_the_report_says_why(graded):
+    """It cannot listen again while our earlier checks' connections sit in TIME_WAIT:
+    server-restart grades that; a later check needing the server waits them out, so it is
+    not failed for the same mistake, and the report says what the wait was."""
+    report = graded("python/faulty/no-reuseaddr-server")
+    assert report.check("end-to-end").status is Status.PASS
+    waits = [note for note in report.notices if "SO_REUSEADDR" in note and "waited" in note]
+    assert len(waits) == 1, report.notices

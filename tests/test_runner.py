@@ -46,6 +46,17 @@ async def reads_evidence(ctx):
     return passed("never reached")
 
 
+@check("server-up", title="Starts the server", needs=("server",))
+async def server_up(ctx):
+    await ctx.server.start()
+    return passed("started") if ctx.server.running else inconclusive("did not start")
+
+
+@check("about-the-client", title="About the client only", needs=("client",))
+async def about_the_client(ctx):
+    return passed("alone") if not ctx.server.running else inconclusive("server running")
+
+
 @check("slow", title="Never ends")
 async def slow(ctx):
     await trio.sleep_forever()
@@ -82,6 +93,16 @@ def test_a_failure_raised_deep_in_a_helper_is_the_students_not_the_graders(
         "the reply never came", "Answer on the connection.", {"seen": 0})
     # A check that only reads another's evidence is skipped when there is none to read.
     assert reader.status is Status.SKIPPED and "gathered no evidence" in reader.summary
+
+
+def test_no_server_runs_during_a_check_about_the_client(write_submission):
+    """Roles apart (issue 14): a server could otherwise do a client's networking."""
+    server = ("import socket, sys, time\ns = socket.socket()\n"
+              "s.bind(('0.0.0.0', int(sys.argv[1])))\ns.listen()\ntime.sleep(60)\n")
+    report = _grade(write_submission({"server.py": server, "client.py": CLIENT}),
+                    _assignment_with(server_up, about_the_client))
+    assert [c.status for c in report.checks] == [Status.PASS, Status.PASS], [
+        c.summary for c in report.checks]
 
 
 def test_inconclusive_earns_nothing_and_shows_no_concept(write_submission):

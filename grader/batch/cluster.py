@@ -187,7 +187,8 @@ class ClusterSite:
                 outcome["failed"] = "the task was cancelled on the worker"
             worker, who = outcome.get("worker", ""), outcome.get("name", "")
             if "machine" not in outcome and "failed" not in outcome:
-                return Graded(_result(entry.student, outcome), where=who)
+                return Graded(_result(entry.student, outcome), where=who,
+                              prepare_seconds=float(outcome.get("prepared", 0.0)))
             reason = outcome.get("machine") or outcome["failed"]
             faults.append(f"worker {who}: {reason}" if who else reason)
             if worker:
@@ -282,9 +283,6 @@ def _release(future: Any) -> None:
 
 
 def _result(student: str, outcome: dict[str, Any]) -> StudentResult:
-    if "input" in outcome:  # worded as run_batch words an InputError on this machine
-        name, message = outcome["input"]
-        return StudentResult(student, error=f"{name}: {message}" if name else message)
     if "report" in outcome:
         return StudentResult(student, GradeReport.from_json(outcome["report"]))
     if "error" in outcome:

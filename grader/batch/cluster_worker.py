@@ -1,8 +1,9 @@
 """A grading worker's side of a batch on a Dask cluster.
 
 - `grade_task(version, job)` is what a Dask worker runs for one student: it refuses a
-  coordinator of another grader version; unpacks the job's bytes into scratch space of
-  its own; starts the per-student worker process on this machine (grader.batch.worker,
+  coordinator of another grader version; places the job's bytes in scratch space of its
+  own (an archive stays packed); starts the per-student worker process on this machine
+  (grader.batch.worker, as on one machine: it unpacks the archive under the job's caps,
   with its deadline, stdin lifeline and process-tree reaping: a Dask cancel does not stop
   a running task, so the deadline lives here); stops the grading when the task is
   cancelled (the coordinator gave up or is gone); removes its scratch space; and returns
@@ -34,9 +35,9 @@ import trio
 
 from ..arguments import positive_int
 from ..errors import BackendUnavailable, InputError
-from .payload import Job, unpack_job
-from .records import StudentResult
-from .run import GRADER_ROOT, BatchOptions, grade_in_worker
+from .payload import Job, stage_job
+from .records import reason
+from .run import GRADER_ROOT, BatchOptions, Graded, grade_in_worker
 
 TOPIC = "socket-grader"  # the Dask event topic: "this worker started grading that key"
 SCRATCH_PARENT = Path(tempfile.gettempdir()) / "socket-grader-cluster"
@@ -95,8 +96,8 @@ def _scratch() -> Path:
 
 def grade_task(version: str, fields: dict[str, Any]) -> dict[str, Any]:
     """One student's grading on this Dask worker: a dict with "worker" and "name", and
-    one of "report", "error" (with "details"), "input" ([name, message]: what was handed
-    in cannot be graded), "machine" (this machine cannot grade it: why) or "cancelled"."""
+    one of "report" (with "prepared": seconds taken to unpack), "error" (with "details"),
+    "machine" (this machine cannot grade it: why) or "cancelled"."""
     from distributed import get_worker
     from distributed.worker import thread_state
 
@@ -114,10 +115,11 @@ def grade_task(version: str, fields: dict[str, Any]) -> dict[str, Any]:
     try:
         job = Job(**fields)
         try:
-            root, assignment = unpack_job(job, scratch)
+            submission, assignment = stage_job(job, scratch)
         except InputError as exc:
-            return {**here, "input": [exc.path.name, exc.message]}
-        outcome = trio.run(_grade, job, root, assignment, lambda: _cancelled(worker, key))
+            return {**here, "error": reason(exc), "details": ""}
+        outcome = trio.run(_grade, job, submission, scratch / "work" / job.student,
+                           assignment, lambda: _cancelled(worker, key))
         return {**here, **outcome}
     except Exception as exc:  # this machine's trouble (a full disk, ...), not the student's
         return {**here, "machine": f"{type(exc).__name__}: {exc}"}
@@ -131,17 +133,18 @@ def _cancelled(worker: Any, key: str) -> bool:
     return state is None or state.state == "cancelled"
 
 
-async def _grade(job: Job, root: Path, assignment: Path,
+async def _grade(job: Job, submission: Path, work: Path, assignment: Path,
                  cancelled: Callable[[], bool]) -> dict[str, Any]:
     outcome: dict[str, Any] = {"cancelled": True}
-    options = BatchOptions(backend=job.backend, image=job.image)
+    options = BatchOptions(backend=job.backend, image=job.image, max_bytes=job.max_bytes,
+                           max_files=job.max_files)
 
     async def grading(scope: trio.CancelScope) -> None:
         try:
-            result = await grade_in_worker(job.student, root, assignment, options,
-                                           job.deadline, job.overrides)
+            graded = await grade_in_worker(job.student, submission, work, assignment,
+                                           options, job.deadline, job.overrides)
             outcome.clear()
-            outcome.update(result_fields(result))
+            outcome.update(result_fields(graded))
         except BackendUnavailable as exc:
             outcome.clear()
             outcome["machine"] = str(exc)
@@ -158,9 +161,10 @@ async def _grade(job: Job, root: Path, assignment: Path,
     return outcome
 
 
-def result_fields(result: StudentResult) -> dict[str, Any]:
+def result_fields(graded: Graded) -> dict[str, Any]:
+    result = graded.result
     if result.report is not None:
-        return {"report": result.report.to_json()}
+        return {"report": result.report.to_json(), "prepared": graded.prepare_seconds}
     return {"error": result.error, "details": result.details}
 
 

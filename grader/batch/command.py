@@ -13,6 +13,7 @@ import trio
 from ..arguments import add_engine_url, positive_int
 from ..assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from ..errors import GraderError
+from ..inert import inert
 from ..pod import BACKENDS, choose_backend
 from .discover import MAX_BYTES, MAX_FILES
 from .progress import PlainProgress, RichProgress
@@ -127,7 +128,7 @@ def run_batch_command(argv: Sequence[str]) -> int:
                          progress)
     counts = {s: sum(1 for r in batch.results if r.status == s)
               for s in ("graded", "error", "pending")}
-    ignored = f"; ignored (not a folder or archive): {', '.join(batch.ignored)}" \
+    ignored = f"; ignored (not a folder or archive): {inert(', '.join(batch.ignored))}" \
         if batch.ignored else ""
     print(f"{len(batch.results)} students: {counts['graded']} graded, {counts['error']} "
           f"errors, {counts['pending']} pending; {len(batch.graded)} graded in this run "

@@ -26,6 +26,8 @@ from ..errors import InputError
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".zip")
 MAX_BYTES = 50 * 1024 * 1024
 MAX_FILES = 2000
+MAX_HEADER = 4096  # bytes of a tar entry's long name or extended header
+NAME_SHOWN = 120  # characters of an entry's name a message quotes
 IGNORED_NAMES = {"__MACOSX", ".DS_Store"}
 _CHUNK = 1024 * 1024
 
@@ -85,6 +87,31 @@ class UnsafeArchive(InputError):
     """An archive we refuse to unpack; the message says which entry and why."""
 
 
+def shown(name: str) -> str:
+    """An entry's name as a message quotes it: at most NAME_SHOWN characters."""
+    return repr(name if len(name) <= NAME_SHOWN else name[:NAME_SHOWN] + "...")
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header whose long name or extended (pax) header is refused before it is
+    read when it is larger than MAX_HEADER: a small archive could otherwise make the
+    unpacker hold a name of hundreds of megabytes."""
+
+    def _proc_gnulong(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        _refuse_large_header(self)
+        return super()._proc_gnulong(tarfile)  # type: ignore[misc]
+
+    def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        _refuse_large_header(self)
+        return super()._proc_pax(tarfile)  # type: ignore[misc]
+
+
+def _refuse_large_header(info: tarfile.TarInfo) -> None:
+    if info.size > MAX_HEADER:
+        raise tarfile.HeaderError(f"an entry's header of {info.size} bytes (more than "
+                                  f"{MAX_HEADER}: names that long are refused)")
+
+
 def unpack(archive: Path, target: Path, max_bytes: int = MAX_BYTES,
            max_files: int = MAX_FILES) -> Path:
     """Unpack `archive` into the new folder `target` and return the submission's root.
@@ -124,18 +151,20 @@ class _Budget:
         self.bytes += count
         if self.bytes > self.max_bytes:
             raise UnsafeArchive(self.archive, f"unpacks to more than "
-                                f"{_size(self.max_bytes)} (the size cap), reached at {name!r}")
+                                f"{_size(self.max_bytes)} (the size cap), reached at "
+                                f"{shown(name)}")
 
 
 def _safe_parts(archive: Path, name: str) -> tuple[str, ...]:
     """The path components of an entry name, refusing anything that leaves the folder."""
     if "\x00" in name:
-        raise UnsafeArchive(archive, f"entry {name!r}: NUL byte in its name")
+        raise UnsafeArchive(archive, f"entry {shown(name)}: NUL byte in its name")
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise UnsafeArchive(archive, f"entry {name!r}: absolute path")
+        raise UnsafeArchive(archive, f"entry {shown(name)}: absolute path")
     parts = tuple(p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", "."))
     if ".." in parts:
-        raise UnsafeArchive(archive, f"entry {name!r}: '..' would leave the submission folder")
+        raise UnsafeArchive(archive, f"entry {shown(name)}: '..' would leave the submission "
+                                     "folder")
     return parts
 
 
@@ -162,23 +191,36 @@ def _copy(source: BinaryIO, destination: Path, budget: _Budget, name: str,
             out.write(chunk)
 
 
+def _zip_entries(archive: Path) -> int:
+    """How many entries a zip's end record says it holds, read before the central
+    directory is parsed (zipfile parses all of it at once, whatever its size)."""
+    with archive.open("rb") as handle:
+        end = zipfile._EndRecData(handle)  # type: ignore[attr-defined]
+    if end is None:
+        raise zipfile.BadZipFile("no end of central directory record")
+    return int(end[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
+
+
 def _unpack_zip(archive: Path, target: Path, budget: _Budget) -> None:
     try:
+        if _zip_entries(archive) > budget.max_files:
+            raise UnsafeArchive(archive, f"more than {budget.max_files} entries (the "
+                                "file-count cap); leave build products and dependencies out")
         with zipfile.ZipFile(archive) as zipped:
             for info in zipped.infolist():
+                budget.add_file(info.filename)  # skipped ones count too
                 parts = _safe_parts(archive, info.filename)
                 if not parts or parts[0] in IGNORED_NAMES:
                     continue
-                budget.add_file(info.filename)
                 mode = info.external_attr >> 16
                 if info.flag_bits & 0x1:
-                    raise UnsafeArchive(archive, f"entry {info.filename!r} is encrypted")
+                    raise UnsafeArchive(archive, f"entry {shown(info.filename)} is encrypted")
                 if stat.S_ISLNK(mode):
-                    raise UnsafeArchive(archive, f"entry {info.filename!r} is a symbolic "
+                    raise UnsafeArchive(archive, f"entry {shown(info.filename)} is a symbolic "
                                         "link (links are refused: include the file itself)")
                 if mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-                    raise UnsafeArchive(archive, f"entry {info.filename!r} is not a regular "
-                                        "file or folder")
+                    raise UnsafeArchive(archive, f"entry {shown(info.filename)} is not a "
+                                        "regular file or folder")
                 destination = _destination(target, parts)
                 if info.is_dir():
                     destination.mkdir(parents=True, exist_ok=True)
@@ -194,19 +236,20 @@ def _unpack_zip(archive: Path, target: Path, budget: _Budget) -> None:
 def _unpack_tar(archive: Path, target: Path, budget: _Budget) -> None:
     try:
         # Streaming mode: members are read one at a time, never all listed first.
-        with tarfile.open(archive, mode="r|gz") as tarred:
+        with tarfile.open(archive, mode="r|gz", tarinfo=_BoundedTarInfo) as tarred:
             for member in _members(tarred):
+                budget.add_file(member.name)  # skipped ones count too
                 parts = _safe_parts(archive, member.name)
                 if not parts or parts[0] in IGNORED_NAMES:
                     continue
-                budget.add_file(member.name)
                 if member.issym() or member.islnk():
-                    raise UnsafeArchive(archive, f"entry {member.name!r} is a "
+                    raise UnsafeArchive(archive, f"entry {shown(member.name)} is a "
                                         f"{'symbolic' if member.issym() else 'hard'} link "
                                         "(links are refused: include the file itself)")
                 if not (member.isreg() or member.isdir()):
-                    raise UnsafeArchive(archive, f"entry {member.name!r} is not a regular "
-                                        "file or folder (devices and pipes are refused)")
+                    raise UnsafeArchive(archive, f"entry {shown(member.name)} is not a "
+                                        "regular file or folder (devices and pipes are "
+                                        "refused)")
                 destination = _destination(target, parts)
                 if member.isdir():
                     destination.mkdir(parents=True, exist_ok=True)
@@ -223,10 +266,10 @@ def _unpack_tar(archive: Path, target: Path, budget: _Budget) -> None:
 
 def _unwritable(archive: Path, exc: OSError) -> UnsafeArchive:
     if isinstance(exc, FileExistsError):
-        return UnsafeArchive(archive, f"entry {exc.filename!r} appears twice")
+        return UnsafeArchive(archive, f"entry {shown(str(exc.filename))} appears twice")
     if exc.filename is None:  # gzip's own errors are OSErrors without a file name
         return UnsafeArchive(archive, f"not a readable archive: {exc}")
-    return UnsafeArchive(archive, f"cannot unpack {exc.filename!r}: {exc.strerror}")
+    return UnsafeArchive(archive, f"cannot unpack {shown(str(exc.filename))}: {exc.strerror}")
 
 
 def _members(tarred: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:

@@ -20,10 +20,11 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
+from ..inert import inert
 from ..loading.assignment import Assignment
 from ..report.common import csv_text
 from ..results import ConceptStatus, Status
-from .records import FEEDBACK, StudentResult, write_atomically
+from .records import FEEDBACK, FEEDBACK_PAGE, StudentResult, write_atomically
 
 BINS = 10  # score histogram: 0-10 %, ..., 90-100 % (100 % in the last bin)
 TOP_FAILING = 10
@@ -62,6 +63,11 @@ def gradebook(assignment: Assignment, results: list[StudentResult]) -> str:
                          _number(report.max_score), *[points.get(i, "") for i in ids],
                          csv_text(result.reason)])
     return out.getvalue()
+
+
+def _shown(text: str) -> str:
+    """Text in the page, escaped, its control characters made visible."""
+    return html.escape(inert(text))
 
 
 def summarize(assignment: Assignment, results: list[StudentResult]) -> dict:
@@ -149,7 +155,7 @@ td.num, th.num { text-align: right; }
 
 
 def class_report(assignment: Assignment, summary: dict, results: list[StudentResult]) -> str:
-    e = html.escape
+    e = _shown
     counts = summary["counts"]
     scores = summary["scores"]
     mean = "–" if scores["mean_percent"] is None else f"{scores['mean_percent']:.0f} %"
@@ -195,11 +201,12 @@ of the ports quiz the class's code has shown.</p>
 
 
 def _student_row(result: StudentResult) -> str:
-    e = html.escape
+    e = _shown
     report = result.report
     score = f"{_number(report.score)}/{_number(report.max_score)}" if report else ""
-    href = e(f"students/{quote(result.student)}/{FEEDBACK}")
-    link = f'<a href="{href}">{FEEDBACK}</a>' if report else ""
+    folder = f"students/{quote(result.student)}"
+    link = (f'<a href="{e(folder)}/{FEEDBACK_PAGE}">{FEEDBACK_PAGE}</a> · '
+            f'<a href="{e(folder)}/{FEEDBACK}">{FEEDBACK}</a>' if report else "")
     reason = f' <span class="error">{e(result.reason)}</span>' if result.reason else ""
     return (f"<tr><td>{e(result.student)}</td><td>{e(result.status)}</td>"
             f'<td class="num">{e(score)}</td><td>{link}{reason}</td></tr>\n')
@@ -207,7 +214,7 @@ def _student_row(result: StudentResult) -> str:
 
 def _concept_chart(concepts: dict) -> str:
     """Horizontal bars: the share of graded students who showed each concept."""
-    e = html.escape
+    e = _shown
     width, bar_width, row = 520, 440, 46
     height = row * len(concepts) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

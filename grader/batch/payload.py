@@ -2,7 +2,8 @@
 a path of this machine.
 
 - The submission. An archive the student handed in travels as it is, and is unpacked
-  where it is graded, by `discover.unpack` (safe, capped), exactly as on this machine.
+  where it is graded by the per-student worker process (grader.batch.worker, under its
+  deadline, memory cap and the archive caps), exactly as on this machine.
   A folder travels as a .tar.gz made here of what a pod would take of it: the same size
   and entry caps (`grader.pod.copying`), regular files, folders and symbolic links (as
   links, never followed); it is unpacked with the standard library's `data` filter, and
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GraderError, InputError
 from ..pod.copying import plan_copy
-from .discover import ARCHIVE_SUFFIXES, MAX_BYTES, StudentEntry, unpack
+from .discover import ARCHIVE_SUFFIXES, MAX_BYTES, MAX_FILES, StudentEntry
 
 if TYPE_CHECKING:
     from ..loading.assignment import Assignment
@@ -49,7 +50,7 @@ class Job:
     image: str | None
     deadline: float  # seconds, for the grading where it runs
     max_bytes: int = MAX_BYTES
-    max_files: int = 2000
+    max_files: int = MAX_FILES
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -96,9 +97,10 @@ def pack_assignment(assignment: Assignment) -> bytes:
     return pack_folder(folder, folder.name)
 
 
-def unpack_job(job: Job, scratch: Path) -> tuple[Path, Path]:
-    """(the submission's root, the assignment's folder), unpacked into `scratch` (empty,
-    ours). Raises InputError for a submission that cannot be unpacked."""
+def stage_job(job: Job, scratch: Path) -> tuple[Path, Path]:
+    """(the submission, the assignment's folder), placed in `scratch` (empty, ours): a
+    folder as our bundle made it, or the student's archive as a file, still packed (the
+    grading's worker process unpacks it). Raises InputError for a name that is no archive."""
     assignment_root = _extract(job.assignment, scratch / "assignment")
     if job.from_folder:
         return _extract(job.submission, scratch / "folder"), assignment_root
@@ -107,8 +109,7 @@ def unpack_job(job: Job, scratch: Path) -> tuple[Path, Path]:
         raise InputError(name, "not an archive (.zip, .tar.gz, .tgz)")
     archive = scratch / name
     archive.write_bytes(job.submission)
-    return unpack(archive, scratch / "work" / job.student, job.max_bytes,
-                  job.max_files), assignment_root
+    return archive, assignment_root
 
 
 def _extract(data: bytes, target: Path) -> Path:

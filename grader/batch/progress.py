@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from ..inert import inert
 from .records import StudentResult
 
 LATEST_FAILURES = 5
@@ -29,15 +30,15 @@ LATEST_FAILURES = 5
 def outcome_line(result: StudentResult, where: str = "") -> str:
     """'alice 85/100 (2 failed)', 'bob error: no server found ...'; on a cluster, the
     worker that graded it: 'alice 85/100 (2 failed) [on lab-3-1234]'."""
-    report = result.report
-    on = f" [on {where}]" if where else ""
+    report, student = result.report, inert(result.student)
+    on = f" [on {inert(where)}]" if where else ""
     if report is None:
-        return f"{result.student} error: {result.error}{on}"
-    line = f"{result.student} {report.score:g}/{report.max_score:g}"
+        return f"{student} error: {inert(result.error)}{on}"
+    line = f"{student} {report.score:g}/{report.max_score:g}"
     if result.not_passed:
         line += f" ({result.not_passed} failed)"
     if result.reason:
-        line += f" error: {result.reason}"
+        line += f" error: {inert(result.reason)}"
     return line + on
 
 
@@ -88,7 +89,7 @@ class RichProgress:
     def _view(self) -> Group:
         lines = []
         if self.running:
-            lines.append(Text(f"  now: {', '.join(self.running[:6])}"
+            lines.append(Text(f"  now: {', '.join(map(inert, self.running[:6]))}"
                               + (" ..." if len(self.running) > 6 else ""), style="dim",
                               no_wrap=True, overflow="ellipsis"))
         if self.failures:

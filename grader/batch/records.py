@@ -2,8 +2,9 @@
 
 A student is complete when `report.json` (the GradeReport as `to_json` gives it) or
 `error.json` (the student could not be graded, and why) exists: that file is written
-last, after the feedback file, each through a temporary file in the same folder and
-`os.replace`, so a batch killed at any moment leaves either a complete result or none.
+last, after the feedback files (`feedback.md`, and `feedback.html`, the report as a page
+with its pictures), each through a temporary file in the same folder and `os.replace`, so
+a batch killed at any moment leaves either a complete result or none.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..report import markdown
+from ..errors import GraderError, InputError
+from ..report import html, markdown
 from ..results import GradeReport, Status
 
 REPORT = "report.json"
@@ -22,6 +24,20 @@ ERROR = "error.json"
 PARTIAL_PREFIX = ".partial-"
 
 FEEDBACK = "feedback.md"
+FEEDBACK_PAGE = "feedback.html"
+
+
+REASON_LIMIT = 500  # characters of a reason kept: it may quote what a student chose
+
+
+def reason(exc: GraderError) -> str:
+    """Why a student could not be graded, as their record says it: for an InputError, the
+    file's own name, not our copy's path; cut short at REASON_LIMIT characters."""
+    if isinstance(exc, InputError):
+        text = f"{exc.path.name}: {exc.message}" if exc.path.name else exc.message
+    else:
+        text = str(exc)
+    return text if len(text) <= REASON_LIMIT else text[:REASON_LIMIT] + "..."
 
 
 @dataclass(frozen=True)
@@ -100,11 +116,14 @@ def save_result(results_dir: Path, result: StudentResult) -> None:
             (folder / name).unlink()
     if result.report is not None:
         write_atomically(folder / FEEDBACK, feedback(result.report))
+        write_atomically(folder / FEEDBACK_PAGE, html.render(result.report))
         write_atomically(folder / REPORT,
                          json.dumps(result.report.to_json(), indent=2, ensure_ascii=False)
                          + "\n")
     else:
         write_atomically(folder / FEEDBACK, error_feedback(result))
+        write_atomically(folder / FEEDBACK_PAGE,
+                         html.error_page("Your submission could not be graded", result.error))
         write_atomically(folder / ERROR, json.dumps(
             {"student": result.student, "status": "error", "reason": result.error,
              "details": result.details}, indent=2, ensure_ascii=False) + "\n")

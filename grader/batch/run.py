@@ -26,12 +26,11 @@ import trio
 
 from ..errors import BackendUnavailable, GraderError, InputError
 from ..loading.assignment import Assignment
-from ..loading.submission import load_submission
+from ..pod.reaping import kill_tree
 from ..results import GradeReport
 from . import outputs, records
-from .discover import MAX_BYTES, MAX_FILES, StudentEntry, discover, unpack
+from .discover import MAX_BYTES, MAX_FILES, StudentEntry, discover
 from .payload import plan_overrides
-from .reaping import kill_tree
 from .records import StudentResult
 
 GRADER_ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +117,8 @@ class GradingSite(Protocol):
     async def grade(self, entry: StudentEntry, assignment: Assignment,
                     options: BatchOptions, work: Path) -> Graded:
         """Grade one student. Raises InputError for a problem with what the student
-        handed in, BackendUnavailable when no machine could run the grading; `work` is
+        handed in found before the grading's worker process (which reports the rest in
+        the result), BackendUnavailable when no machine could run the grading; `work` is
         this machine's scratch folder for the student (removed afterwards)."""
         ...
 
@@ -135,24 +135,20 @@ class LocalSite:
 
     async def grade(self, entry: StudentEntry, assignment: Assignment,
                     options: BatchOptions, work: Path) -> Graded:
-        started = time.monotonic()
-        root = await trio.to_thread.run_sync(_prepare, entry, work, options)
-        submission = load_submission(root, assignment)
+        # The worker unpacks and reads it: all the student's bytes are handled under the
+        # student's own deadline, never in the batch's process.
         if self._overrides is None or self._overrides[0] is not assignment:
             self._overrides = (assignment, await trio.to_thread.run_sync(plan_overrides,
                                                                         assignment))
-        prepared = time.monotonic() - started
-        deadline = options.student_timeout or student_deadline(assignment,
-                                                               len(submission.builds))
-        result = await grade_in_worker(entry.student, root, assignment.path, options,
-                                       deadline, self._overrides[1])
-        return Graded(result, prepare_seconds=prepared)
+        deadline = options.student_timeout or student_deadline(assignment)
+        return await grade_in_worker(entry.student, entry.source, work, assignment.path,
+                                     options, deadline, self._overrides[1])
 
 
-def student_deadline(assignment: Assignment, builds: int = 2) -> float:
-    """The longest one grading may take: every limit of the assignment, added up, plus a
-    margin for starting the worker and tearing the pod down."""
-    limits = assignment.limits
+def student_deadline(assignment: Assignment) -> float:
+    """The longest one grading may take: every limit of the assignment, added up (a build
+    per role), plus a margin for starting the worker and tearing the pod down."""
+    limits, builds = assignment.limits, len(assignment.roles)
     return (builds * limits.build_timeout + len(assignment.checks) * limits.check_timeout
             + limits.start_timeout + 60.0)
 
@@ -230,8 +226,8 @@ async def _grade_student(entry: StudentEntry, results_dir: Path, assignment: Ass
                 if result.report is not None:  # name what was handed in, not our copy
                     result = replace(result, report=replace(result.report,
                                                             submission=str(entry.source)))
-            except InputError as exc:
-                result = StudentResult(entry.student, error=_input_reason(exc))
+            except InputError as exc:  # refused before it left this machine
+                result = StudentResult(entry.student, error=records.reason(exc))
             except BackendUnavailable as exc:  # no machine could run it: says which, why
                 result = StudentResult(entry.student, error=str(exc))
             except Exception as exc:  # a grader problem with this one student only
@@ -250,31 +246,21 @@ async def _grade_student(entry: StudentEntry, results_dir: Path, assignment: Ass
         progress.student_finished(result)
 
 
-def _prepare(entry: StudentEntry, work: Path, options: BatchOptions) -> Path:
-    """The submission's folder: the student's own, or its archive unpacked afresh."""
-    if not entry.is_archive:
-        return entry.source
-    shutil.rmtree(work, ignore_errors=True)
-    return unpack(entry.source, work, options.max_bytes, options.max_files)
-
-
-def _input_reason(exc: InputError) -> str:
-    return f"{exc.path.name}: {exc.message}" if exc.path.name else exc.message
-
-
-async def grade_in_worker(student: str, root: Path, assignment_path: Path,
+async def grade_in_worker(student: str, submission: Path, work: Path, assignment_path: Path,
                           options: BatchOptions, deadline: float,
-                          overrides: dict[str, dict[str, Any]] | None = None) -> StudentResult:
+                          overrides: dict[str, dict[str, Any]] | None = None) -> Graded:
     """One grading in a worker process of its own (grader.batch.worker) on this machine,
-    stopped with its whole process tree after `deadline` seconds. Raises
-    BackendUnavailable when this machine cannot run it (no engine, no image)."""
+    stopped with its whole process tree after `deadline` seconds. `submission` is a folder,
+    or an archive that the worker unpacks into `work` (options.max_bytes, max_files).
+    Raises BackendUnavailable when this machine cannot run it (no engine, no image)."""
     argv = [sys.executable, "-m", "grader.batch.worker", "--assignment",
-            str(assignment_path), "--backend", options.backend]
+            str(assignment_path), "--backend", options.backend, "--work", str(work),
+            "--max-bytes", str(options.max_bytes), "--max-files", str(options.max_files)]
     if options.image:
         argv += ["--image", options.image]
     if overrides:
         argv += ["--params", json.dumps(overrides)]
-    argv.append(str(root))
+    argv.append(str(submission))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(GRADER_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     process = await trio.lowlevel.open_process(
@@ -293,9 +279,9 @@ async def grade_in_worker(student: str, root: Path, assignment_path: Path,
         with trio.CancelScope(shield=True):
             await _end_worker(process)
     if not finished:
-        return StudentResult(student, error=f"the grading did not finish within "
-                             f"{deadline:.0f} s (the per-student deadline) and was stopped",
-                             details=_tail(stderr))
+        return Graded(StudentResult(
+            student, error=f"the grading did not finish within {deadline:.0f} s (the "
+            "per-student deadline) and was stopped", details=_tail(stderr)))
     return _parse(student, process.returncode, bytes(stdout), bytes(stderr))
 
 
@@ -320,22 +306,25 @@ async def _end_worker(process: trio.Process) -> None:
             await process.wait()
 
 
-def _parse(student: str, returncode: int | None, stdout: bytes,
-           stderr: bytes) -> StudentResult:
+def _parse(student: str, returncode: int | None, stdout: bytes, stderr: bytes) -> Graded:
     lines = stdout.decode(errors="replace").strip().splitlines()
     try:
         message = json.loads(lines[-1]) if lines else {}
     except ValueError:
         message = {}
+    prepared = float(message.get("prepared", 0.0))
     if "report" in message:
-        return StudentResult(student, GradeReport.from_json(message["report"]))
+        return Graded(StudentResult(student, GradeReport.from_json(message["report"])),
+                      prepare_seconds=prepared)
     if message.get("machine"):
         raise BackendUnavailable(message["error"])
     if "error" in message:
-        return StudentResult(student, error=message.get("reason") or message["error"])
+        return Graded(StudentResult(student, error=message["error"]),
+                      prepare_seconds=prepared)
     last = _tail(stderr).strip().splitlines()
-    return StudentResult(student, error=f"the grader crashed (exit status {returncode})"
-                         + (f": {last[-1]}" if last else ""), details=_tail(stderr))
+    return Graded(StudentResult(student, error=f"the grader crashed (exit status "
+                                f"{returncode})" + (f": {last[-1]}" if last else ""),
+                                details=_tail(stderr)))
 
 
 def _tail(data: bytes | bytearray, limit: int = 4000) -> str:

@@ -11,10 +11,16 @@ batch, even when the batch is killed with SIGKILL:
 - the worker is a child subreaper, so programs that fork and orphan themselves stay below
   it and are found by that kill, and by the one after every grading.
 
-Output: one JSON line on stdout, {"report": GradeReport.to_json()} or {"error": reason};
-an error carries "machine": true when this machine cannot run gradings (no container
-engine, the image missing: BackendUnavailable), and "input" and a short "reason" when
-what was handed in cannot be graded. Exit status 3 when cancelled (no line).
+The submission is a folder, or an archive that the worker unpacks itself into `--work`
+(capped by --max-bytes and --max-files, under the grading's deadline and a memory cap):
+the student's bytes are never handled in the batch's own process. A grading on a cluster
+(grader.batch.cluster_worker) hands its archive to this same code.
+
+Output: one JSON line on stdout, {"report": GradeReport.to_json(), "prepared": seconds
+taken to unpack} or {"error": reason}; an error carries "machine": true when this
+machine cannot run gradings (no container engine, the image missing:
+BackendUnavailable), and "input": true when what was handed in cannot be graded (its
+reason names the file, not our copy). Exit status 3 when cancelled (no line).
 
 `--backend auto` (a batch on a cluster) takes Docker, else Podman, and refuses to fall
 back to the local backend: a batch runs other people's code. `--params` is JSON, check
@@ -27,10 +33,14 @@ import argparse
 import contextlib
 import json
 import os
+import resource
+import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import trio
 
@@ -39,8 +49,10 @@ from ..errors import BackendUnavailable, GraderError, InputError
 from ..grading.runner import grade
 from ..loading.submission import load_submission
 from ..pod import choose_backend
+from ..pod.reaping import become_subreaper, kill_tree
 from ..results import GradeReport
-from .reaping import become_subreaper, kill_tree
+from .discover import MAX_BYTES, MAX_FILES, unpack
+from .records import reason
 
 ABORT_GRACE = 30.0
 EXIT_CANCELLED = 3
@@ -89,11 +101,33 @@ def _last_resort() -> None:
     os._exit(EXIT_CANCELLED)
 
 
-async def _grade(args: argparse.Namespace, lifeline: Lifeline) -> GradeReport | None:
+UNPACK_MEMORY = 1024 * 1024 * 1024  # bytes of address space while unpacking an archive
+
+
+def _prepare(source: Path, work: Path | None, max_bytes: int, max_files: int) -> Path:
+    """The submission's folder: the student's own, or their archive unpacked into `work`,
+    here, under this grading's deadline and a memory cap (an archive is untrusted)."""
+    if source.is_dir() or work is None:
+        return source
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (UNPACK_MEMORY, hard))
+        return unpack(source, work, max_bytes, max_files)
+    except MemoryError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise InputError(source, f"unpacking it takes more than "
+                                 f"{UNPACK_MEMORY // 2**20} MiB of memory") from None
+    finally:  # the student's programs start later, with the usual limits
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
+async def _grade(args: argparse.Namespace, root: Path,
+                 lifeline: Lifeline) -> GradeReport | None:
     assignment = load_assignment(args.assignment)
     for check_id, params in json.loads(args.params).items():
         assignment = assignment.with_params(check_id, **params)
-    submission = load_submission(args.submission, assignment)
+    submission = load_submission(root, assignment)
     backend, notice = choose_backend(args.backend, assignment, args.image)
     if args.backend == "auto" and not backend.sandboxed:
         raise BackendUnavailable(f"{notice}; a batch runs other people's code, so this "
@@ -106,7 +140,10 @@ async def _grade(args: argparse.Namespace, lifeline: Lifeline) -> GradeReport | 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.batch.worker")
-    parser.add_argument("submission")
+    parser.add_argument("submission", type=Path, help="a folder, or an archive to unpack")
+    parser.add_argument("--work", type=Path, help="where to unpack an archive")
+    parser.add_argument("--max-bytes", type=int, default=MAX_BYTES)
+    parser.add_argument("--max-files", type=int, default=MAX_FILES)
     parser.add_argument("--assignment", required=True)
     parser.add_argument("--backend", required=True)
     parser.add_argument("--image")
@@ -116,20 +153,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     lifeline = Lifeline()
     lifeline.watch_stdin()
     signal.signal(signal.SIGTERM, lifeline.abort)
+    started = time.monotonic()
     try:
-        report = trio.run(_grade, args, lifeline)
+        root = _prepare(args.submission, args.work, args.max_bytes, args.max_files)
+        prepared = round(time.monotonic() - started, 3)
+        report = trio.run(_grade, args, root, lifeline)
     except InputError as exc:
-        reason = f"{exc.path.name}: {exc.message}" if exc.path.name else exc.message
-        return _emit({"error": str(exc), "input": True, "reason": reason})
+        return _emit({"error": reason(exc), "input": True})
     except BackendUnavailable as exc:
         return _emit({"error": str(exc), "machine": True})
     except GraderError as exc:
-        return _emit({"error": str(exc)})
+        return _emit({"error": reason(exc)})
     finally:
         kill_tree(os.getpid(), include_root=False)
     if report is None:
         return EXIT_CANCELLED
-    return _emit({"report": report.to_json()})
+    return _emit({"report": report.to_json(), "prepared": prepared})
 
 
 def _emit(message: dict) -> int:

@@ -57,13 +57,25 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
     evidence = {"clients": count, "connected": len(ports), "ports": ports,
                 "distinct_ports": len(distinct), "ephemeral_range": [low, high],
                 "outside_range": outside, "all_overlapped": recorded.barrier_reached,
-                "client_errors": [e.headline for e in ends[:MAX_SHOWN]]}
+                "client_errors": [e.headline for e in ends[:MAX_SHOWN]],
+                # Per copy: the source port the server saw it use (None: never seen), and
+                # how it ended (None: stopped at its deadline).
+                "copy_ports": [next((c.peer[1] for c in recorded.connections
+                                     if job.marker and job.marker in c.received), None)
+                               for job in jobs],
+                "copy_exit_codes": [None if r is None or r.timed_out else r.exit_code
+                                    for r in runs]}
     carry = {"runs": [(job, run) for job, run in zip(jobs, runs, strict=True)],
              "received": [c.received for c in recorded.connections]}
     range_text = f"{low}-{high}"
     if len(distinct) == count and not outside and recorded.barrier_reached:
+        caveat = () if ctx.pod.own_port_range else (
+            f"This backend uses the machine's own ephemeral range ({range_text}), so a "
+            "client that picked random ports inside it for itself could not be told from "
+            "one the OS served; a Docker or Podman pod has a narrow range of its own, "
+            "placed at random, and can.",)
         return passed(f"{count} overlapping clients used {count} distinct ports in "
-                      f"{range_text}", evidence=evidence, carry=carry)
+                      f"{range_text}", evidence=evidence, carry=carry, details=caveat)
     details = [f"We started {count} copies of your client at once; the server held every "
                f"connection until all {count} had arrived (or {ctx.params['barrier_timeout']:.0f}"
                f" s passed). Source ports seen: {ports or 'none'}."]
@@ -85,7 +97,7 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
     else:
         summary = f"only {len(ports)} of {count} clients were connected at once"
         if ends:
-            summary += f"; the others {ends[0].headline}"
+            summary += f"; one of the others {ends[0].headline}"
             hint = ends[0].hint or ("Each copy must connect to the host and port given as "
                                     "its arguments and stay connected until it is done.")
     return failed(summary, evidence=evidence, details=tuple(details), hint=hint, carry=carry)
@@ -103,19 +115,27 @@ async def client_reply_routing(ctx: CheckContext) -> Outcome:
     connected = [index for index, (job, _) in enumerate(runs)
                  if any(job.marker in received for received in seen["received"])]
     crossed, incomplete = [], []
+    copies: list[dict | None] = [None] * len(runs)  # what each connected copy printed
     for index in connected:
         expected, completed = runs[index][0].expected, runs[index][1]
         printed = printed_lines(completed)
         foreign = [shown for shown in printed
                    if any(text in shown and who != index for text, who in owner.items())]
+        missing = [text for text in expected if not any(text in s for s in printed)]
+        copies[index] = {"own": len(expected) - len(missing), "expected": len(expected),
+                         "foreign": len(foreign),
+                         "from": sorted({who + 1 for shown in foreign
+                                         for text, who in owner.items()
+                                         if text in shown and who != index})}
         if foreign:
             crossed.append((index, len(foreign), foreign[0]))
-        elif missing := [text for text in expected if not any(text in s for s in printed)]:
+        elif missing:
             incomplete.append((index, missing))
     evidence = {"clients": len(runs), "connected": len(connected),
                 "printed_others_replies": len(crossed), "incomplete": len(incomplete),
                 "examples": [f"client {i + 1} printed {n} foreign line(s), e.g. {line!r}"
-                             for i, n, line in crossed[:MAX_SHOWN]]}
+                             for i, n, line in crossed[:MAX_SHOWN]],
+                "copies": copies}
     hint = ("Print what arrives on your own socket; never look for your replies anywhere "
             "else (a file, a variable shared by all clients).")
     if crossed:

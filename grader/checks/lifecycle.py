@@ -201,7 +201,8 @@ async def server_restart(ctx: CheckContext) -> Outcome:
                      f"{stopped}.",))
     start = await ctx.server.start()
     evidence.update({"restart_seconds": round(start.seconds, 3),
-                     "restart_exit_code": start.exit_code, "restart_stderr": tail(start.stderr)})
+                     "restart_exit_code": start.exit_code, "restart_stderr": tail(start.stderr),
+                     "restart_listening": start.listening})
     story = [f"We opened {opened} connections ({talked}), then stopped your server "
              f"{stopped}. The kernel closed those connections from the server's side, so "
              f"{len(time_wait)} of them sit in TIME_WAIT on port {port}, as they should:",
@@ -223,8 +224,9 @@ async def server_restart(ctx: CheckContext) -> Outcome:
                       hint=hint)
     async with ctx.connections(1, sources=["127.0.0.1"], timeout=5.0) as group:
         after = await ctx.protocol.round(group, 1, ctx.params["round_timeout"])
+    outcome = after.answers[0].outcome if after.answers else "no connection"
+    evidence["after_restart"] = outcome
     if after.answered != 1:
-        outcome = after.answers[0].outcome if after.answers else "no connection"
         return failed(f"your server listened again after the restart but did not answer "
                       f"({outcome})", evidence=evidence, details=tuple(story),
                       hint="After a restart the server must serve clients as before.")

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from ..grading.context import CheckContext, ServerStart
     from ..probe.messages import Opened
 
+SAMPLE = 8  # client ends kept as a sample of the connections held at once
+
 LISTEN_HINT = ("Read the port from the first command-line argument, bind to it on 0.0.0.0 "
                "(or 127.0.0.1), call listen(), and keep running, accepting connections.")
 
@@ -135,6 +137,9 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
         "established_before_rounds": len(established),
         "round_counts": [r.counts for r in rounds], "examples": examples(rounds),
         "pacing": _pacing_evidence(opened),
+        # A sample of the client ends the server held while all were open (pictures).
+        "established_sample": [list(e.remote) for e in established[:SAMPLE]],
+        "established_source_ips": len({e.remote[0] for e in established}),
     }
     carry = {"before": before, "after": after,
              "during": (during.listening_ports(owned_during)
@@ -296,13 +301,18 @@ async def server_same_ip(ctx: CheckContext) -> Outcome:
             rounds.append(await ctx.protocol.round(group, len(rounds) + 1, timeout,
                                                    order_seed=len(rounds) + 1))
         opened = group.opened
+        ports = [port for _, port in group.local]
     answered = sum(r.answered for r in rounds)
     misrouted = sum(r.counts["misrouted"] for r in rounds)
     shown = examples(rounds)
     evidence = {"source_ip": source, "connections": count, "opened": opened.opened,
                 "connect_errors": opened.errors, "rounds": wanted, "rounds_run": len(rounds),
                 "answered": answered, "expected": count * wanted, "misrouted": misrouted,
-                "examples": shown}
+                "examples": shown,
+                # Each connection's source port, and its outcome in the last round run.
+                "source_ports": ports,
+                "last_round_outcomes": ([a.outcome for a in sorted(
+                    rounds[-1].answers, key=lambda a: a.connection)] if rounds else [])}
     opened_text = "" if opened.opened == count else f" ({opened.opened} opened)"
     summary = (f"{count} connections from {source}{opened_text}, "
                f"{counted(len(rounds), 'interleaved round')}: {answered}/{count * wanted} "

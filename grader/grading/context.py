@@ -22,6 +22,8 @@ from .connections import ConnectionGroup, open_group
 from .sockets import SocketTable, endpoint
 
 POLL_INTERVAL = 0.02
+# Linux keeps a TIME_WAIT socket 60 s (TCP_TIMEWAIT_LEN); a little more for the timer wheel.
+TIME_WAIT_LIFETIME = 62.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class StudentServer:
         self.limits = limits
         self.program: Program | None = None
         self.last_start: ServerStart | None = None
+        self.listened_once = False
+        self.notes: list[str] = []  # for the report: what the grader did out of the ordinary
 
     @property
     def running(self) -> bool:
@@ -114,12 +118,39 @@ class StudentServer:
             other_listeners=elsewhere,
             oom_killed=self.program.oom_killed,
         )
+        self.listened_once |= listening
         return self.last_start
 
     async def ensure_running(self) -> ServerStart:
+        """The server, listening: started again if it stopped. A server without
+        SO_REUSEADDR cannot listen again while our earlier checks' connections sit in
+        TIME_WAIT on its port; server-restart grades that, so here we wait them out
+        (up to a minute) rather than fail a check about something else for it."""
         if self.running and self.last_start and self.last_start.listening:
             return self.last_start
-        return await self.start()
+        start = await self.start()
+        if start.listening or start.exit_code is None or not self.listened_once:
+            return start
+        began = time.monotonic()
+        lingering = await self._wait_out_time_wait()
+        if not lingering:
+            return start
+        start = await self.start()
+        if start.listening:
+            self.notes.append(
+                f"Your server could not listen on :{self.port} again while {lingering} "
+                "connections of our earlier checks sat in TIME_WAIT (it does not set "
+                f"SO_REUSEADDR: see server-restart), so we waited "
+                f"{time.monotonic() - began:.0f} s for them to expire before going on.")
+        return start
+
+    async def _wait_out_time_wait(self) -> int:
+        """How many TIME_WAIT sockets sat on the server's port, once they are gone."""
+        lingering = len((await self.socket_table()).server_side(self.port, "TIME_WAIT"))
+        with trio.move_on_after(TIME_WAIT_LIFETIME):
+            while (await self.socket_table()).server_side(self.port, "TIME_WAIT"):
+                await trio.sleep(0.5)
+        return lingering
 
     async def stop(self) -> None:
         if self.program is not None:

@@ -8,13 +8,16 @@ silently, and it is never reported as the student's failure).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import trio
 
 from ..checks.base import Failure, Outcome
+from ..inert import inert, inert_data
 from ..loading.assignment import Assignment, PlannedCheck
 from ..loading.submission import Submission
 from ..pod.base import Backend, Pod, describe_status
@@ -42,8 +45,16 @@ class _Silent:
 
 
 async def grade(submission: Submission, assignment: Assignment, backend: Backend,
-                progress: Progress | None = None) -> GradeReport:
-    """Grade one submission on `backend` and return the report."""
+                progress: Progress | None = None, *,
+                afterwards: Callable[[CheckContext], Awaitable[None]] | None = None,
+                ) -> GradeReport:
+    """Grade one submission on `backend` and return the report.
+
+    `afterwards`, when given, is awaited once the plan's checks are done, in the same
+    pod with the student's server as the checks left it, before the pod is torn down:
+    the pytest plugin runs an instructor's own tests there. It gets a CheckContext
+    (no parameters; `carried` holds what every check of the plan carried) and changes
+    nothing in the report."""
     progress = progress or _Silent()
     started = time.monotonic()
     phases: dict[str, float] = {}
@@ -54,6 +65,8 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
         builds = []
         for role, command in submission.builds:
             build = await pod.build(role, command, assignment.limits.build_timeout)
+            build = dataclasses.replace(build, command=inert(build.command),
+                                        output=inert(build.output))
             builds.append(build)
             progress.build_finished(build)
         server = StudentServer(pod, submission.program("server").run
@@ -62,17 +75,21 @@ async def grade(submission: Submission, assignment: Assignment, backend: Backend
                                protocol.placeholders)
         phases["build"] = sum(b.duration for b in builds)
         try:
-            results = await _run_checks(pod, server, submission, assignment, protocol, builds,
-                                        progress)
+            results, carried = await _run_checks(pod, server, submission, assignment,
+                                                 protocol, builds, progress)
+            if afterwards is not None:
+                await afterwards(CheckContext(pod, server, submission, {}, assignment.limits,
+                                              protocol, carried))
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await server.stop()
         phases["checks"] = sum(r.duration for r in results)
         teardown_started = time.monotonic()
     phases["teardown"] = time.monotonic() - teardown_started
-    return GradeReport(assignment.name, str(submission.path), pod.backend, tuple(results),
-                       tuple(builds), time.monotonic() - started,
-                       (*(() if pod.sandboxed else (_NOT_SANDBOXED,)), *pod.notes),
+    return GradeReport(assignment.name, inert(str(submission.path)), pod.backend,
+                       tuple(results), tuple(builds), time.monotonic() - started,
+                       (*(() if pod.sandboxed else (_NOT_SANDBOXED,)),
+                        *(inert(note) for note in (*pod.notes, *server.notes))),
                        {name: round(seconds, 3) for name, seconds in phases.items()},
                        assignment.concepts)
 
@@ -83,7 +100,7 @@ _NOT_SANDBOXED = ("local backend: your programs ran as plain processes on this m
 
 async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
                       assignment: Assignment, protocol: WireProtocol, builds: list[BuildResult],
-                      progress: Progress) -> list[CheckResult]:
+                      progress: Progress) -> tuple[list[CheckResult], dict[str, Any]]:
     failed_builds = {b.command: b for b in builds if not b.ok}
     results: dict[str, CheckResult] = {}
     carried: dict[str, Any] = {}
@@ -107,6 +124,10 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
             outcome = Outcome(Status.SKIPPED, f"skipped: needs {parent.id}, which {why} "
                               f"({parent.status})")
         else:
+            if "server" not in check.needs and server.running:
+                # Roles apart: no program of the student's runs during a check about
+                # another one (a server could otherwise do a client's networking for it).
+                await server.stop()
             context = CheckContext(pod, server, submission, planned.params, assignment.limits,
                                    protocol, {p: carried.get(p) for p in check.prerequisites})
             outcome, grader_traceback = await _run_one(planned, context, assignment)
@@ -115,7 +136,7 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
         carried[check.id] = outcome.carry
         results[check.id] = result
         progress.check_finished(result)
-    return list(results.values())
+    return list(results.values()), carried
 
 
 async def _run_one(planned: PlannedCheck, context: CheckContext,
@@ -143,10 +164,13 @@ def _build_end(build: BuildResult, limit: float) -> str:
 
 def _result(planned: PlannedCheck, outcome: Outcome, duration: float,
             grader_traceback: str) -> CheckResult:
+    """The check's result, its text made inert: it quotes what the student's programs
+    printed, and every report format shows it."""
     check = planned.check
     return CheckResult(
         id=check.id, title=check.title, status=outcome.status,
         points=round(planned.points * outcome.fraction, 2), max_points=planned.points,
-        concepts=check.concepts, summary=outcome.summary, evidence=dict(outcome.evidence),
-        details=outcome.details, hint=outcome.hint, duration=round(duration, 3),
-        grader_traceback=grader_traceback)
+        concepts=check.concepts, summary=inert(outcome.summary),
+        evidence=inert_data(dict(outcome.evidence)),
+        details=tuple(inert(line) for line in outcome.details), hint=inert(outcome.hint),
+        duration=round(duration, 3), grader_traceback=grader_traceback)

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..assignments import DEFAULT_ASSIGNMENT, load_assignment
 from ..term.gradebook import FORMATS, MISSING, export_gradebook, save_gradebook
 from ..term.roster import load_roster
-from .github_workflow import write_workflow
+from .github_workflow import RUNNERS, write_workflow
 from .gradescope_zip import write_autograder_zip
 
 
@@ -31,8 +31,13 @@ def run_init_ci(argv: Sequence[str]) -> int:
                         help="the repository's top folder (default: the current folder)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing workflow file")
+    parser.add_argument("--runner", choices=RUNNERS, default="grade",
+                        help="the grading step: grade (the report as `grade` prints it), or "
+                        "pytest (`pytest --grade .`: one test per check, and the "
+                        "repository's own tests after them, in the same pod) "
+                        "(default: %(default)s)")
     args = parser.parse_args(argv)
-    target = write_workflow(args.dir, args.assignment, force=args.force)
+    target = write_workflow(args.dir, args.assignment, force=args.force, runner=args.runner)
     print(f"wrote {target}: set GRADER_GIT_URL at its top, then commit and push it")
     return 0
 

@@ -1,5 +1,9 @@
 """`grade init-ci`: the GitHub Actions workflow that grades a student repository on
-every push, with the Docker backend (GitHub's Ubuntu runners have Docker)."""
+every push, with the Docker backend (GitHub's Ubuntu runners have Docker).
+
+Two runners for the grading step: `grade` (the default) or `pytest --grade .` (the pytest
+plugin: the same checks and verdicts as pytest items, plus the repository's own tests).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ PLACEHOLDER_URL = "https://github.com/YOUR-COURSE/socket-grader.git"
 
 TEMPLATE = """\
 # Grades this repository's TCP server and client with socket-grader on every push.
-# Written by `grade init-ci --assignment {assignment}`.
+# Written by `grade init-ci --assignment {assignment}{runner_option}`.
 #
 # The job fails when the score is below FAIL_UNDER percent of the maximum. The JUnit
 # report is uploaded as the artifact "grade-results"; the per-check table and the quiz
@@ -56,16 +60,11 @@ jobs:
         run: >-
           python -m pip install --src "$RUNNER_TEMP/grader-src"
           -e "git+$GRADER_GIT_URL@$GRADER_REF#egg=socket-grader"
-
+{install_pytest}
       - name: Pull the pod image
         run: docker pull "$SOCKET_GRADER_IMAGE"
 
-      - name: Grade
-        # Its exit status is the job's: 0 when the score reaches FAIL_UNDER.
-        run: >-
-          grade . --assignment {assignment} --backend docker
-          --fail-under "$FAIL_UNDER" --junit grade-results.xml
-
+{grade_step}
       - name: Upload the JUnit report
         if: always()
         uses: actions/upload-artifact@v4
@@ -76,24 +75,60 @@ jobs:
 """
 
 
-def workflow_text(assignment: str, grader_url: str = PLACEHOLDER_URL) -> str:
+RUNNERS = ("grade", "pytest")
+
+GRADE_STEP = """\
+      - name: Grade
+        # Its exit status is the job's: 0 when the score reaches FAIL_UNDER.
+        run: >-
+          grade . --assignment {assignment} --backend docker
+          --fail-under "$FAIL_UNDER" --junit grade-results.xml
+"""
+
+PYTEST_INSTALL = """\
+      - name: Install pytest
+        run: python -m pip install "pytest>=8"
+"""
+
+# The repository's own tests (e.g. an instructor's, in tests/) run too, after the checks,
+# in the same pod. pytest imports them and any conftest.py here on the runner itself.
+PYTEST_STEP = """\
+      - name: Grade
+        # pytest --grade: one test per check, then the repository's own tests. Its exit
+        # status is the job's: 0 when the score reaches FAIL_UNDER and no other test failed.
+        run: >-
+          pytest --grade . --grade-assignment {assignment} --grade-backend docker
+          --grade-fail-under "$FAIL_UNDER" --junitxml grade-results.xml -p no:cacheprovider
+"""
+
+
+def workflow_text(assignment: str, grader_url: str = PLACEHOLDER_URL,
+                  runner: str = "grade") -> str:
     """The workflow for a bundled assignment (the runner installs the grader fresh, so
-    only the assignments it ships with exist there)."""
+    only the assignments it ships with exist there), grading with `runner`."""
     if assignment not in bundled_names():
         raise GraderError(f"init-ci needs the name of a bundled assignment "
                           f"({', '.join(bundled_names())}), not {assignment!r}: the CI "
                           "runner installs the grader, and only those come with it")
-    return TEMPLATE.format(assignment=assignment, grader_url=grader_url)
+    if runner not in RUNNERS:
+        raise GraderError(f"init-ci --runner: {runner!r} is not one of {', '.join(RUNNERS)}")
+    pytest = runner == "pytest"
+    return TEMPLATE.format(
+        assignment=assignment, grader_url=grader_url,
+        runner_option=" --runner pytest" if pytest else "",
+        install_pytest="\n" + PYTEST_INSTALL if pytest else "",
+        grade_step=(PYTEST_STEP if pytest else GRADE_STEP).format(assignment=assignment))
 
 
-def write_workflow(repository: Path, assignment: str, *, force: bool = False) -> Path:
+def write_workflow(repository: Path, assignment: str, *, force: bool = False,
+                   runner: str = "grade") -> Path:
     """Write the workflow into `repository`; an existing one only with `force`."""
     if not repository.is_dir():
         raise GraderError(f"{repository}: no such folder")
     target = repository / WORKFLOW_PATH
     if target.exists() and not force:
         raise GraderError(f"{target} exists; use --force to replace it")
-    text = workflow_text(assignment)
+    text = workflow_text(assignment, runner=runner)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")

@@ -28,6 +28,7 @@ SKIPPED_SUFFIXES = {".pyc", ".pyo", ".partial"}
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so the same source gives the same zip
 
 VENV = "/opt/socket-grader"
+STUDENT_USER = "grader-student"  # runs the student's programs, and nothing else
 
 SETUP_SH = f"""\
 #!/usr/bin/env bash
@@ -59,13 +60,19 @@ fi
 # Editable: the grader finds its bundled assignments beside its source.
 {VENV}/bin/python -m pip install -e /autograder/source/socket-grader
 {VENV}/bin/grade --help >/dev/null
+# The student's programs run as this user, never as root: they cannot touch the results
+# or the grader, and every process of theirs is killed before the results are written.
+id {STUDENT_USER} >/dev/null 2>&1 || useradd --system --no-create-home \
+    --shell /usr/sbin/nologin {STUDENT_USER}
 """
 
 RUN_AUTOGRADER = f"""\
 #!/usr/bin/env bash
 # Gradescope runs this for every submission. It grades a copy of the submission with
-# the local backend (Gradescope's container has no Docker) and writes
-# /autograder/results/results.json. A low score is a result, not a failure: --fail-under 0.
+# the local backend (Gradescope's container has no Docker), the student's programs
+# running as {STUDENT_USER} (killed, every one, before the results are written; the
+# results folder is root's), and writes /autograder/results/results.json. A low score
+# is a result, not a failure: --fail-under 0.
 set -uo pipefail
 
 SOURCE=/autograder/source
@@ -75,10 +82,11 @@ FAIL_UNDER=0
 WORK=$(mktemp -d)
 
 mkdir -p /autograder/results
+chmod 755 /autograder/results
 cp -a /autograder/submission/. "$WORK/"
 cd "$WORK"
 
-{VENV}/bin/grade "$WORK" --backend local --assignment "$ASSIGNMENT" \\
+{VENV}/bin/grade "$WORK" --backend local --run-as {STUDENT_USER} --assignment "$ASSIGNMENT" \\
     --fail-under "$FAIL_UNDER" --gradescope "$RESULTS" 2>/tmp/grade-stderr
 status=$?
 cat /tmp/grade-stderr >&2

@@ -61,14 +61,25 @@ class Limits:
 
 @dataclass(frozen=True)
 class DockerSettings:
+    """A pod's settings (Docker and Podman). The server and the builds get `memory`,
+    `pids` and `cpus`; each copy of the client the client_ ones; the grader's probe its
+    own. The pod's budget is what they add up to (README, Security)."""
+
     image: str = "socket-grader/base:bookworm"
     port: int = 443
     memory: str = "512m"
     pids: int = 4096
     cpus: float = 1.0
+    client_memory: str = "96m"
+    client_pids: int = 128
+    client_cpus: float = 0.125  # 8 copies at once share one CPU
+    probe_memory: str = "256m"
+    probe_pids: int = 64
     nofile: int = 16384
     workdir_size: str = "64m"
     tmp_size: str = "16m"
+    uid_first: int = 20000  # the student programs' uid and the probe's, per pod, from here
+    uid_count: int = 40000
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ import string
 def placeholder_problem(template: str, placeholders: tuple[str, ...]) -> str | None:
     """Why `template` is not a valid command that passes exactly `placeholders` (a build
     command passes none)."""
+    if "\0" in template:
+        return "a NUL byte in the command: no program can be given one"
     try:
         parsed = [(name, spec, conversion) for _, name, spec, conversion
                   in string.Formatter().parse(template) if name is not None]

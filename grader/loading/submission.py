@@ -7,6 +7,7 @@ the role are tried in order.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ def load_submission(path: str | Path, assignment: Assignment) -> Submission:
     if not folder.is_dir():
         raise InputError(folder, "not a folder: give the folder holding your programs")
     manifest = (_read_manifest(folder / MANIFEST, assignment.roles)
-                if (folder / MANIFEST).exists() else {})
+                if os.path.lexists(folder / MANIFEST) else {})
     specs = {}
     for role in assignment.roles.values():
         spec = manifest.get(role.name) or _default_for(folder, role)
@@ -67,7 +68,7 @@ def load_submission(path: str | Path, assignment: Assignment) -> Submission:
 
 
 def _read_manifest(path: Path, roles: Mapping[str, Role]) -> dict[str, ProgramSpec]:
-    top = Table(path, read_toml(path))
+    top = Table(path, read_toml(path, follow_links=False))
     for section in top.keys():  # noqa: SIM118 (a Table, not a dict)
         if section not in roles:
             raise top.error(section, f"not a program of this assignment (its roles: "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -12,12 +15,32 @@ _TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: 
                list: "a list", dict: "a table"}
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+LIMIT = 64 * 1024  # bytes: a plan or a manifest is a page of text
+
+
+def read_toml(path: Path, *, follow_links: bool = True) -> dict[str, Any]:
+    """A TOML file, read only when it is a regular file of at most LIMIT bytes. A
+    student's manifest is read without following links (`follow_links=False`): one that
+    points at /dev/zero or a pipe must not hang or flood whoever reads it."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_links else os.O_NOFOLLOW)
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        descriptor = os.open(path, flags)
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
+    except OSError as exc:
+        why = ("a link: it must be a regular file" if exc.errno == errno.ELOOP
+               else f"cannot be read ({exc.strerror})")
+        raise InputError(path, why) from None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise InputError(path, "not a regular file")
+        data = handle.read(LIMIT + 1)
+    if len(data) > LIMIT:
+        raise InputError(path, f"larger than {LIMIT // 1024} KiB: is this the right file?")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(path, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"not valid TOML: {exc}") from None
 

@@ -33,22 +33,27 @@ def backend_class(name: str) -> type[Backend]:
 
 
 def make_backend(name: str, assignment: Assignment, image: str | None = None,
-                 engine_url: str | None = None) -> Backend:
+                 engine_url: str | None = None, run_as: str | None = None) -> Backend:
     """The backend called `name` (not auto) with the assignment's settings."""
     if engine_url and name not in ENGINES:
         raise BackendUnavailable(f"--engine-url is the address of a container engine "
                                  f"({', '.join(ENGINES)}); the {name} backend has none")
-    return backend_class(name).for_assignment(assignment, image, engine_url)
+    if run_as and name != "local":
+        raise BackendUnavailable("--run-as is for the local backend (in a pod, the "
+                                 "programs already run as a user of the pod's own)")
+    return backend_class(name).for_assignment(assignment, image, engine_url, run_as)
 
 
 def choose_backend(name: str, assignment: Assignment, image: str | None = None,
-                   engine_url: str | None = None) -> tuple[Backend, str | None]:
+                   engine_url: str | None = None, run_as: str | None = None,
+                   ) -> tuple[Backend, str | None]:
     """The backend called `name`, and a notice for the user when `auto` passed over one.
 
     `auto` takes the first engine of ENGINES that answers and has the pod's image, and
     else the local backend; its notice says what it passed over and why."""
-    if name != "auto":
-        backend = make_backend(name, assignment, image, engine_url)
+    if name != "auto" or run_as:
+        backend = make_backend(name if name != "auto" else "local", assignment, image,
+                               engine_url, run_as)
         # A missing image is reported when the pod opens, naming it.
         reason = backend.unavailable_reason(image=False)
         if reason is not None:

@@ -84,6 +84,10 @@ class Pod(abc.ABC):
     run_id: str  # marks everything this pod started (container labels, process environ)
     notes: tuple[str, ...] = ()  # for the student: e.g. files of the submission left out
     host: str = "127.0.0.1"  # the address programs in the pod use to reach each other
+    # The pod's ephemeral port range is its own, narrow and placed at random (Docker,
+    # Podman), or the machine's (local): only the first tells a port a client chose for
+    # itself from one the OS assigned.
+    own_port_range: bool = False
     probe: ProbeSession
 
     @abc.abstractmethod
@@ -152,9 +156,9 @@ class Backend(abc.ABC):
 
     @classmethod
     def for_assignment(cls, assignment: Assignment, image: str | None = None,
-                       engine_url: str | None = None) -> Backend:
+                       engine_url: str | None = None, run_as: str | None = None) -> Backend:
         """This backend with the assignment's settings; `image` and `engine_url` are for
-        the backends that run containers."""
+        the backends that run containers, `run_as` (a user) for the local one."""
         raise NotImplementedError(f"the {cls.__name__} is made directly")
 
     def unavailable_reason(self, image: bool = True) -> str | None:

@@ -100,13 +100,13 @@ def copy_to(plan: Plan, target: Path) -> None:
             os.chmod(target / relative, stat.S_IMODE(info.st_mode) | stat.S_IRWXU)
 
 
-def tar_of(plan: Plan) -> bytes:
-    """The planned entries as a tar whose files belong to the student user (uid 65534)."""
+def tar_of(plan: Plan, uid: int = STUDENT_UID) -> bytes:
+    """The planned entries as a tar whose files belong to the student user (`uid`)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for relative, _ in plan.entries:
             info = archive.gettarinfo(str(plan.root / relative), arcname=relative)
-            info.uid = info.gid = STUDENT_UID
+            info.uid = info.gid = uid
             info.uname = info.gname = "nobody"
             if info.isreg():
                 with open(plan.root / relative, "rb") as handle:
@@ -116,7 +116,7 @@ def tar_of(plan: Plan) -> bytes:
     return buffer.getvalue()
 
 
-def tar_of_files(files: Mapping[str, bytes]) -> bytes:
+def tar_of_files(files: Mapping[str, bytes], uid: int = STUDENT_UID) -> bytes:
     """Files of the grader's own (relative path -> bytes) as a tar owned by the student
     user, with their folders, readable by all."""
     buffer = io.BytesIO()
@@ -126,11 +126,11 @@ def tar_of_files(files: Mapping[str, bytes]) -> bytes:
         for folder in folders:
             info = tarfile.TarInfo(folder)
             info.type, info.mode = tarfile.DIRTYPE, 0o755
-            info.uid = info.gid = STUDENT_UID
+            info.uid = info.gid = uid
             archive.addfile(info)
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o644
-            info.uid = info.gid = STUDENT_UID
+            info.uid = info.gid = uid
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()

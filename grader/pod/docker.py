@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import socket
 import struct
 import time
@@ -48,7 +49,39 @@ LABEL = "org.socket-grader"
 RUN_LABEL = f"{LABEL}.run"
 OWNER_LABEL = f"{LABEL}.owner"  # hostname:pid of the grader that made it
 ROLE_LABEL = f"{LABEL}.role"
-STUDENT_USER = "65534:65534"  # nobody: no privileges, not root in the container
+THROTTLE_PAUSE = 0.01  # seconds between reads of a run's output once its caps are full
+PORT_RANGE_WIDTH = 2000  # a pod's ephemeral ports: narrow, and placed anew for each pod
+PORT_RANGE_SPAN = (10000, 60000)  # where a pod's range may lie (above the server's 443)
+
+
+@dataclass(frozen=True)
+class Size:
+    """What one container of the pod may use."""
+
+    memory: str
+    pids: int
+    cpus: float
+
+
+def _sized_as(role: str) -> str:
+    """The role whose size a container gets: a build runs with its program's."""
+    return role.removeprefix("build-")
+
+
+def pod_identities(settings: DockerSettings) -> tuple[int, int]:
+    """A uid for this pod's student programs and another for its probe, drawn from the
+    configured range: per-uid kernel quotas (epoll watches, processes) are then the
+    pod's own, not shared with every other pod on the machine."""
+    pairs = max(1, settings.uid_count // 2)
+    student = settings.uid_first + 2 * random.randrange(pairs)
+    return student, student + 1
+
+
+def pod_port_range() -> tuple[int, int]:
+    """A narrow ephemeral port range placed at random: a port the OS assigns falls in it,
+    a port a client picks for itself almost never does."""
+    low = random.randrange(PORT_RANGE_SPAN[0], PORT_RANGE_SPAN[1] - PORT_RANGE_WIDTH)
+    return low, low + PORT_RANGE_WIDTH - 1
 API_TIMEOUT = 60
 IMAGE_HELP = ("Pull an image with python3 (e.g. `docker pull python:3.12-slim`; add gcc and "
               "make for C submissions) or build the offline base image with "
@@ -140,13 +173,20 @@ class _DemuxedOutput(trio.abc.ReceiveStream):
     aside, capped. Docker multiplexes both on one socket: 8-byte headers (stream, 0, 0,
     0, size)."""
 
-    def __init__(self, stream: trio.SocketStream, stderr_cap: int = 64 * 1024) -> None:
+    def __init__(self, stream: trio.SocketStream, stderr_cap: int = 64 * 1024,
+                 throttled: Callable[[], bool] = lambda: False) -> None:
+        """Once `throttled()` says so (what is kept is full), reading slows to a trickle:
+        a program flooding its output then waits on its own writes, instead of pushing
+        hundreds of megabytes a second through the engine to be thrown away."""
         self._stream = stream
         self._buffer = b""
+        self._throttled = throttled
         self.stderr = CappedOutput(stderr_cap)
 
     async def _fill(self, size: int) -> bool:
         while len(self._buffer) < size:
+            if self._throttled():
+                await trio.sleep(THROTTLE_PAUSE)
             chunk = await self._stream.receive_some(65536)
             if not chunk:
                 return False
@@ -257,6 +297,7 @@ class DockerProgram(Program):
 class DockerPod(Pod):
     backend = "docker"
     sandboxed = True
+    own_port_range = True
     program_class: type[DockerProgram] = DockerProgram
     teardown_budget = 20.0  # removing a pod's containers through the API
 
@@ -276,6 +317,19 @@ class DockerPod(Pod):
         self.pause: Container | None = None
         self.probe_container: Container | None = None
         self._counter = 0
+        self.student_uid, self.probe_uid = pod_identities(settings)
+        self.port_range = pod_port_range()
+        self._scratch: dict[str, str] = {}  # role -> its /tmp volume
+
+    def _size(self, role: str) -> Size:
+        """The server and the builds get the pod's full size; each copy of the client a
+        small one: the pod as a whole stays within its budget (see README, Security)."""
+        settings = self.settings
+        if role == "client":
+            return Size(settings.client_memory, settings.client_pids, settings.client_cpus)
+        if role == "probe":
+            return Size(settings.probe_memory, settings.probe_pids, settings.cpus)
+        return Size(settings.memory, settings.pids, settings.cpus)
 
     def _labels(self, role: str) -> dict[str, str]:
         return {LABEL: "1", RUN_LABEL: self.run_id, OWNER_LABEL: _owner(), ROLE_LABEL: role}
@@ -284,27 +338,39 @@ class DockerPod(Pod):
         self._counter += 1
         return f"{self.run_id}-{role}-{self._counter}"
 
-    def _ulimits(self) -> list[Ulimit]:
+    def _ulimits(self, size: Size) -> list[Ulimit]:
         """Explicit, within the host's hard limits: an engine whose default is above them
         cannot start the container at all."""
         return [Ulimit(name="nofile", soft=self.settings.nofile, hard=self.settings.nofile)]
 
-    def _volume_options(self) -> dict[str, str]:
-        """The local driver's options for the size-capped tmpfs at /submission."""
+    def _volume_options(self, size: str | None = None) -> dict[str, str]:
+        """The local driver's options for a size-capped tmpfs volume of the student's:
+        the submission (workdir_size), or a role's /tmp."""
+        uid = self.student_uid
         return {"type": "tmpfs", "device": "tmpfs",
-                "o": f"size={self.settings.workdir_size},uid=65534,gid=65534"}
+                "o": f"size={size or self.settings.workdir_size},uid={uid},gid={uid}"}
 
-    def _limits(self) -> dict[str, Any]:
-        settings = self.settings
+    async def _ensure_scratch(self, role: str) -> None:
+        """The role's /tmp volume, made when the role first runs."""
+        if role not in self._scratch:
+            name = f"{self.run_id}-tmp-{role}"
+            await _in_thread(self.client.volumes.create, name, driver="local",
+                             driver_opts=self._volume_options(self.settings.tmp_size),
+                             labels=self._labels("volume"))
+            self._scratch[role] = name
+
+    def _limits(self, role: str) -> dict[str, Any]:
+        size = self._size(role)
+        uid = self.probe_uid if role == "probe" else self.student_uid
         return {
-            "user": STUDENT_USER,
+            "user": f"{uid}:{uid}",
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
-            "mem_limit": settings.memory,
-            "memswap_limit": settings.memory,  # no swap: the memory limit really bites
-            "pids_limit": settings.pids,
-            "nano_cpus": int(settings.cpus * 1e9),
-            "ulimits": self._ulimits(),
+            "mem_limit": size.memory,
+            "memswap_limit": size.memory,  # no swap: the memory limit really bites
+            "pids_limit": size.pids,
+            "nano_cpus": int(size.cpus * 1e9),
+            "ulimits": self._ulimits(size),
             "log_config": LogConfig(type="json-file",
                                     config={"max-size": "2m", "max-file": "1"}),
             "init": True,  # signals reach the program, zombies are reaped
@@ -316,11 +382,16 @@ class DockerPod(Pod):
         }
 
     def _student_options(self, role: str) -> dict[str, Any]:
+        # Only builds write the submission; programs run with it read-only, and each
+        # role has a /tmp of its own (shared by that role's containers: the copies of
+        # the client see one another's files, the server sees none of theirs), so no
+        # role can pass files to another.
+        mode = "rw" if role.startswith("build") else "ro"
         return {
-            **self._limits(),
+            **self._limits(_sized_as(role)),
             "read_only": True,
-            "tmpfs": {"/tmp": f"size={self.settings.tmp_size},mode=1777"},
-            "volumes": {self.volume_name: {"bind": "/submission", "mode": "rw"}},
+            "volumes": {self.volume_name: {"bind": "/submission", "mode": mode},
+                        self._scratch[_sized_as(role)]: {"bind": "/tmp", "mode": "rw"}},
             "working_dir": "/submission",
             "labels": self._labels(role),
             "name": self._name(role),
@@ -334,11 +405,12 @@ class DockerPod(Pod):
         self.pause = await _in_thread(
             self.client.containers.run, self.image, ["sleep", "infinity"], detach=True,
             init=True, network_mode="none", name=self._name("pause"),
-            sysctls={"net.ipv4.ip_unprivileged_port_start": "0"},
+            sysctls={"net.ipv4.ip_unprivileged_port_start": "0",
+                     "net.ipv4.ip_local_port_range": "{} {}".format(*self.port_range)},
             volumes={self.volume_name: {"bind": "/submission", "mode": "rw"}},
             labels=self._labels("pause"), mem_limit="32m", pids_limit=16,
-            ulimits=self._ulimits())
-        submission = tar_of(self.plan)
+            ulimits=self._ulimits(self._size("pause")))
+        submission = tar_of(self.plan, self.student_uid)
         async with trio.open_nursery() as nursery:
             # Files must go in after the pause container started: that mounts the tmpfs.
             nursery.start_soon(functools.partial(
@@ -354,7 +426,7 @@ class DockerPod(Pod):
             self.client.containers.create, self.image, ["python3", "-m", PROBE_MODULE],
             stdin_open=True, working_dir="/opt/probe", labels=self._labels("probe"),
             name=self._name("probe"),
-            **{**self._limits(), "environment": {"PYTHONDONTWRITEBYTECODE": "1"}})
+            **{**self._limits("probe"), "environment": {"PYTHONDONTWRITEBYTECODE": "1"}})
         await _in_thread(self.probe_container.put_archive, "/opt", probe_bundle())
         attached = await _in_thread(
             self.client.api.attach_socket, self.probe_container.id,
@@ -380,11 +452,15 @@ class DockerPod(Pod):
         return capped_out.value(), capped_err.value()
 
     async def _create_student(self, role: str, command: str, stdin: bool = False) -> Container:
+        await self._ensure_scratch(_sized_as(role))
+        options = self._student_options(role)
+        if stdin:  # run to its end: its output is read from the attached stream, not logs
+            options["log_config"] = LogConfig(type="none")
         return await _in_thread(self.client.containers.create, self.image,
-                                self._command(command), stdin_open=stdin,
-                                **self._student_options(role))
+                                self._command(command, self._size(_sized_as(role))),
+                                stdin_open=stdin, **options)
 
-    def _command(self, command: str) -> list[str]:
+    def _command(self, command: str, size: Size) -> list[str]:
         """How a student's command line runs under the container's init (`init=True`)."""
         return ["/bin/sh", "-c", _signal_reaching(command)]
 
@@ -413,8 +489,9 @@ class DockerPod(Pod):
                 self.client.api.attach_socket, container.id,
                 params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             stream = _stream_of(attached, self.engine_url)
-            output = _DemuxedOutput(stream, self.output_cap)
             stdout = CappedOutput(self.output_cap)
+            output = _DemuxedOutput(stream, self.output_cap,
+                                    lambda: bool(stdout.dropped or output.stderr.dropped))
             collected = trio.Event()
 
             async def collect() -> None:
@@ -424,17 +501,21 @@ class DockerPod(Pod):
                 collected.set()
 
             await _in_thread(container.start)
-            deadline = trio.move_on_after(timeout)
-            with deadline:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_feed_socket, stream, stdin, pace, stdout)
-                    nursery.start_soon(collect)
-                    await program.watch()
-                    with trio.move_on_after(1.0):  # what is still in flight belongs to it
-                        await collected.wait()
-                    nursery.cancel_scope.cancel()
-            if deadline.cancelled_caught:
-                await program.stop(grace=0.5)
+            # Watched from the pod's nursery: past the deadline, stop() still learns at
+            # once that the container ended.
+            self.nursery.start_soon(program.watch)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_feed_socket, stream, stdin, pace, stdout)
+                nursery.start_soon(collect)
+                with trio.move_on_after(timeout) as deadline:
+                    await program.exited.wait()
+                if deadline.cancelled_caught:
+                    # Its output is still drained meanwhile: the engine does not kill a
+                    # container whose attached output is backed up.
+                    await program.stop(grace=0.5)
+                with trio.move_on_after(1.0):  # what is still in flight belongs to it
+                    await collected.wait()
+                nursery.cancel_scope.cancel()
             await stream.aclose()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
@@ -444,7 +525,8 @@ class DockerPod(Pod):
                          time.monotonic() - started)
 
     async def add_files(self, folder: str, files: Mapping[str, bytes]) -> str:
-        archive = tar_of_files({f"{folder}/{name}": data for name, data in files.items()})
+        archive = tar_of_files({f"{folder}/{name}": data for name, data in files.items()},
+                               self.student_uid)
         await _in_thread(self.pause.put_archive, "/submission", archive)
         return f"/submission/{folder}"
 
@@ -461,8 +543,9 @@ class DockerPod(Pod):
         containers = self.client.containers.list(
             all=True, sparse=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
         _remove_all(containers)
-        with suppress(NotFound):
-            self.client.volumes.get(self.volume_name).remove(force=True)
+        for name in (self.volume_name, *self._scratch.values()):
+            with suppress(NotFound):
+                self.client.volumes.get(name).remove(force=True)
 
 
 def _signal_reaching(command: str) -> str:
@@ -551,7 +634,7 @@ class DockerBackend(Backend):
 
     @classmethod
     def for_assignment(cls, assignment: Assignment, image: str | None = None,
-                       engine_url: str | None = None) -> DockerBackend:
+                       engine_url: str | None = None, run_as: str | None = None) -> DockerBackend:
         return cls(assignment.docker, image or assignment.docker.image,
                    assignment.limits.output_cap, engine_url)
 

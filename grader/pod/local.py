@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import random
 import shutil
 import socket
@@ -25,15 +26,17 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import trio
 
+from ..errors import BackendUnavailable
 from ..results import BuildResult
 from .base import Backend, Completed, Pod, Program, running_pod
 from .copying import copy_to, plan_copy
 from .probe_session import ProbeSession
 from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, sweep_run
+from .reaping import become_subreaper, kill_adopted, kill_user
 
 if TYPE_CHECKING:
     from ..loading.assignment import Assignment
@@ -78,28 +81,40 @@ class LocalPod(Pod):
     backend = "local"
     sandboxed = False
 
+    live: ClassVar[set[LocalPod]] = set()  # in this process: whose programs are whose
+
     def __init__(self, nursery: trio.Nursery, workdir: Path, output_cap: int,
-                 limits: ResourceLimits, notes: tuple[str, ...] = ()) -> None:
+                 limits: ResourceLimits, notes: tuple[str, ...] = (),
+                 user: tuple[int, int] | None = None) -> None:
         self._nursery = nursery
+        self._user = user
         self.workdir = workdir
         self._output_cap = output_cap
         self._limits = limits
         self._processes: list[HostProcess] = []
         self._port: int | None = None
+        self._sealed = False
         self.run_id = f"sg-{uuid.uuid4().hex[:12]}"
         self.notes = notes
         # Inherited by all they start: the teardown sweep finds them by it.
         self._env = {**os.environ, RUN_MARKER: self.run_id}
 
-    async def _spawn(self, command: str, merge_stderr: bool = False) -> HostProcess:
+    async def _spawn(self, role: str, command: str, merge_stderr: bool = False) -> HostProcess:
         process = await spawn(self._nursery, ["/bin/sh", "-c", command], self.workdir,
-                              self._output_cap, env=self._env, merge_stderr=merge_stderr,
-                              limits=self._limits)
+                              self._output_cap, env={**self._env, "TMPDIR": self._tmp(role)},
+                              merge_stderr=merge_stderr, limits=self._limits,
+                              user=self._user)
         process.command = command
         self._processes.append(process)
         return process
 
     async def start_up(self) -> None:
+        # A program that escapes its process group (double fork, setsid, a cleared
+        # environment) is then adopted by this process, and found at teardown.
+        become_subreaper()
+        LocalPod.live.add(self)
+        if self._user is not None:  # builds write as the student's user
+            _chown_tree(self.workdir, *self._user)
         env = {**self._env, "PYTHONPATH": str(GRADER_ROOT)}
         probe = await spawn(self._nursery, [sys.executable, "-m", "grader.probe"],
                             self.workdir, self._output_cap, env=env, drain_stdout=False)
@@ -109,21 +124,51 @@ class LocalPod(Pod):
         await self._nursery.start(self.probe.read_answers)
 
     async def build(self, role: str, command: str, timeout: float) -> BuildResult:
-        completed = await self._run_to_end(command, b"", timeout, merge_stderr=True)
+        completed = await self._run_to_end(f"build-{role}", command, b"", timeout,
+                                           merge_stderr=True)
         return BuildResult(role, command, completed.exit_code, completed.duration,
                            completed.stdout.decode(errors="replace"))
 
     async def start(self, role: str, command: str) -> Program:
-        return LocalProgram(await self._spawn(command))
+        self._seal()
+        return LocalProgram(await self._spawn(role, command))
 
     async def run(self, role: str, command: str, stdin: bytes, timeout: float,
                   pace: float = 0.0) -> Completed:
-        return await self._run_to_end(command, stdin, timeout, pace=pace)
+        self._seal()
+        return await self._run_to_end(role, command, stdin, timeout, pace=pace)
 
-    async def _run_to_end(self, command: str, stdin: bytes, timeout: float,
+    def _tmp(self, role: str) -> str:
+        """The role's own temporary folder (TMPDIR), as a pod's role has its /tmp: the
+        copies of the client share one, the server never sees it. Only a convention
+        here: a program that writes to /tmp itself shares the machine's."""
+        folder = self.workdir.parent / f"tmp-{role.removeprefix('build-')}"
+        if not folder.exists():
+            folder.mkdir(mode=0o700)
+            if self._user is not None:
+                os.chown(folder, *self._user)
+        return str(folder)
+
+    def _seal(self) -> None:
+        """Once the builds are done, the programs run with the submission read-only, as
+        in a Docker pod (a program writing into its folder fails the same way on both).
+        Here it is only a convention: the programs run as our user and could undo it."""
+        if self._sealed:
+            return
+        self._sealed = True
+        if self._user is not None:  # owned by us again: the student's user cannot undo it
+            _chown_tree(self.workdir, os.geteuid(), os.getegid())
+        for path in [self.workdir, *self.workdir.rglob("*")]:
+            if not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    mode = path.stat().st_mode
+                    readable = 0o555 if path.is_dir() or mode & 0o100 else 0o444
+                    path.chmod(readable if self._user is not None else mode & ~0o222)
+
+    async def _run_to_end(self, role: str, command: str, stdin: bytes, timeout: float,
                           merge_stderr: bool = False, pace: float = 0.0) -> Completed:
         started = time.monotonic()
-        process = await self._spawn(command, merge_stderr=merge_stderr)
+        process = await self._spawn(role, command, merge_stderr=merge_stderr)
         deadline = trio.move_on_after(timeout)
         try:
             with deadline:
@@ -161,11 +206,19 @@ class LocalPod(Pod):
         return program.process.socket_inodes()
 
     async def teardown(self) -> None:
-        await self.probe.aclose()
-        for process in reversed(self._processes):
-            await process.stop(grace=0.5)
-        # Whatever left its process group (a daemon: double fork and setsid).
-        await trio.to_thread.run_sync(sweep_run, self.run_id)
+        try:
+            await self.probe.aclose()
+            for process in reversed(self._processes):
+                await process.stop(grace=0.5)
+            # Whatever left its process group (a daemon: double fork and setsid): found
+            # by its marker, or, marker cleared, adopted by this process.
+            await trio.to_thread.run_sync(sweep_run, self.run_id)
+        finally:
+            LocalPod.live.discard(self)
+            others = {p.process.pid for pod in LocalPod.live for p in pod._processes}
+            await trio.to_thread.run_sync(kill_adopted, others)
+            if self._user is not None:  # a user that runs nothing but this grading
+                await trio.to_thread.run_sync(kill_user, self._user[0])
 
 
 class LocalBackend(Backend):
@@ -173,28 +226,54 @@ class LocalBackend(Backend):
     sandboxed = False
 
     def __init__(self, output_cap: int = 64 * 1024,
-                 limits: ResourceLimits | None = None) -> None:
+                 limits: ResourceLimits | None = None, run_as: str | None = None) -> None:
+        """With `run_as` (a user name; the grader must be root), the student's programs
+        run as that user, and at the end of each grading every process of that user is
+        killed: give it a user that runs nothing else (Gradescope's export does)."""
         self.output_cap = output_cap
         self.limits = limits or ResourceLimits()
+        self.user = _identity(run_as) if run_as else None
 
     @classmethod
     def for_assignment(cls, assignment: Assignment, image: str | None = None,
-                       engine_url: str | None = None) -> LocalBackend:
-        return cls(assignment.limits.output_cap)
+                       engine_url: str | None = None, run_as: str | None = None) -> LocalBackend:
+        return cls(assignment.limits.output_cap, run_as=run_as)
 
     @asynccontextmanager
     async def open_pod(self, submission_dir: str, label: str) -> AsyncIterator[Pod]:
         plan = plan_copy(submission_dir)  # refuses an oversized one before any copying
         scratch = Path(tempfile.mkdtemp(prefix="socket-grader-"))
+        if self.user is not None:
+            scratch.chmod(0o711)  # the student's user may pass through, not look around
         try:
             workdir = scratch / "submission"
             # Builds run in this copy, never in the student's own folder.
             copy_to(plan, workdir)
             async with running_pod(lambda nursery: LocalPod(
-                    nursery, workdir, self.output_cap, self.limits, tuple(plan.notes))) as pod:
+                    nursery, workdir, self.output_cap, self.limits, tuple(plan.notes),
+                    self.user)) as pod:
                 yield pod
         finally:
             _remove_tree(scratch)
+
+
+def _identity(name: str) -> tuple[int, int]:
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise BackendUnavailable(f"--run-as {name}: no such user") from None
+    if os.geteuid() != 0:
+        raise BackendUnavailable(f"--run-as {name}: only root can run programs as another "
+                                 "user")
+    if entry.pw_uid == 0:
+        raise BackendUnavailable(f"--run-as {name}: that is root; give an unprivileged user")
+    return entry.pw_uid, entry.pw_gid
+
+
+def _chown_tree(folder: Path, uid: int, gid: int) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        with contextlib.suppress(OSError):
+            os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def _remove_tree(folder: Path) -> None:

@@ -15,7 +15,7 @@ import docker
 from docker.types import Ulimit
 from docker.utils import parse_bytes
 
-from .docker import DockerBackend, DockerPod, DockerProgram, Engine
+from .docker import DockerBackend, DockerPod, DockerProgram, Engine, Size
 
 
 class PodmanProgram(DockerProgram):
@@ -43,13 +43,12 @@ class PodmanPod(DockerPod):
     backend = "podman"
     program_class = PodmanProgram
 
-    def _ulimits(self) -> list[Ulimit]:
+    def _ulimits(self, size: Size) -> list[Ulimit]:
         # Podman's default nofile and nproc are far above a usual host's hard limits, and
         # a container asking for more than those cannot start ("error setting rlimit").
-        return [*super()._ulimits(),
-                Ulimit(name="nproc", soft=self.settings.pids, hard=self.settings.pids)]
+        return [*super()._ulimits(size), Ulimit(name="nproc", soft=size.pids, hard=size.pids)]
 
-    def _command(self, command: str) -> list[str]:
+    def _command(self, command: str, size: Size) -> list[str]:
         # Podman's init is catatonit (at /run/podman-init with `init=True`), which signals
         # only its child: `sh -c` of a compound command would die of SIGTERM and take the
         # container down, the program never seeing it. A second catatonit with -g signals
@@ -57,28 +56,29 @@ class PodmanPod(DockerPod):
         # TINI_KILL_PROCESS_GROUP.
         init = ["/run/podman-init", "-g", "--"]
         if not self.engine.rootless:
-            return [*init, *super()._command(command)]
+            return [*init, *super()._command(command, size)]
         # Rootless, Podman's Docker API drops the ulimits it is given (they are set only
         # for root), and without a pids cgroup the per-user process limit is all that
         # stops a fork bomb: the program gets them from a wrapper before it starts.
-        limits = [str(self.settings.nofile), str(self.settings.pids)]
+        limits = [str(self.settings.nofile), str(size.pids)]
         return [*init, "python3", "-S", "-c", SET_LIMITS_THEN_EXEC, *limits,
-                *super()._command(command)]
+                *super()._command(command, size)]
 
     def _student_options(self, role: str) -> dict[str, Any]:
         options = super()._student_options(role)
         # A read-only Podman container gets writable tmpfs mounts at /run and /var/tmp
         # besides ours (containers.conf read_only_tmpfs); /var/tmp made read-only again,
         # as on Docker (/run is root's).
-        return {**options, "tmpfs": {**options["tmpfs"], "/var/tmp": "ro,size=64k"}}
+        return {**options, "tmpfs": {"/var/tmp": "ro,size=64k"}}
 
-    def _volume_options(self) -> dict[str, str]:
+    def _volume_options(self, size: str | None = None) -> dict[str, str]:
         # Podman 4.3 takes `size=` in the options as a disk quota request and refuses it
         # on a filesystem without project quotas; tmpfs's own `nr_blocks` (pages) is not
         # parsed, and reaches the tmpfs mount as the same cap.
-        pages = -(-parse_bytes(self.settings.workdir_size) // os.sysconf("SC_PAGE_SIZE"))
+        pages = -(-parse_bytes(size or self.settings.workdir_size)
+                  // os.sysconf("SC_PAGE_SIZE"))
         return {"type": "tmpfs", "device": "tmpfs",
-                "o": f"nr_blocks={pages},uid=65534,gid=65534"}
+                "o": f"nr_blocks={pages},uid={self.student_uid},gid={self.student_uid}"}
 
 
 class PodmanBackend(DockerBackend):

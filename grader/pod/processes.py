@@ -173,12 +173,14 @@ async def _drain(stream: trio.abc.ReceiveStream, sink: CappedOutput) -> None:
 async def spawn(nursery: trio.Nursery, argv: list[str], cwd: Path, output_cap: int,
                 env: dict[str, str] | None = None, merge_stderr: bool = False,
                 drain_stdout: bool = True, limits: ResourceLimits | None = None,
-                ) -> HostProcess:
+                user: tuple[int, int] | None = None) -> HostProcess:
     """Start `argv` in a new session (its own process group), draining its output.
 
     With `drain_stdout=False` the caller reads `process.stdout` itself. With `limits`,
-    they are applied in the child before it runs `argv`.
+    they are applied in the child before it runs `argv`; with `user` (uid, gid: root
+    only), it runs as that user, with no supplementary groups.
     """
+    identity = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
     process = await trio.lowlevel.open_process(
         argv,
         cwd=cwd,
@@ -188,6 +190,7 @@ async def spawn(nursery: trio.Nursery, argv: list[str], cwd: Path, output_cap: i
         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         start_new_session=True,
         preexec_fn=limits.apply if limits is not None else None,
+        **identity,
     )
     host_process = HostProcess(" ".join(argv), process, CappedOutput(output_cap),
                                CappedOutput(output_cap))
@@ -204,7 +207,7 @@ async def spawn(nursery: trio.Nursery, argv: list[str], cwd: Path, output_cap: i
     return host_process
 
 
-PATIENCE = 1.0  # seconds paced input waits for the answer to a line before the next
+PATIENCE = 0.5  # seconds paced input waits for the answer to a line before the next
 
 
 async def write_paced(stream: trio.abc.SendStream, data: bytes, pace: float = 0.0,

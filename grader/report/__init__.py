@@ -6,7 +6,7 @@ FILE_FORMATS maps a format's name (as in `grade --json FILE`) to its renderer.
 from collections.abc import Callable
 
 from ..results import GradeReport
-from . import as_json, gradescope, junit, markdown
+from . import as_json, gradescope, html, junit, markdown
 
 Renderer = Callable[[GradeReport], str]
 
@@ -15,6 +15,7 @@ FILE_FORMATS: dict[str, Renderer] = {
     "junit": junit.render,
     "gradescope": gradescope.render,
     "markdown": markdown.render,
+    "html": html.render,
 }
 
 __all__ = ["FILE_FORMATS", "Renderer"]

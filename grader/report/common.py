@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..inert import inert
 from ..results import CheckResult, ConceptStatus, GradeReport, Status
 
 VERDICT_WORDS = {Status.PARTIAL: "partly passed", Status.FAIL: "failed",
@@ -71,6 +72,7 @@ def csv_text(value: str) -> str:
     """A text cell for a CSV file that a spreadsheet shows as text, never runs: one that
     would start a formula gets a leading apostrophe (OWASP's advice). Numbers the grader
     writes itself (scores) are not text cells and do not go through this."""
+    value = inert(value)
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 

@@ -4,6 +4,13 @@ The format is Gradescope's "Autograder Specifications": a top-level score, execu
 time, output and visibility, and one test per check with its own score, maximum, status
 ("passed" only when the check passed), output and tags (the check's quiz concepts).
 The top-level output is the same per-concept picture the terminal prints, in plain text.
+
+It is declared "text" (output_format). Gradescope renders the top-level output as
+"simple_format" by default, that is as HTML, through a sanitiser whose allowed elements it
+does not document ("Output String Formatting" in the specifications); so a program's
+output quoted in it (`File "<stdin>"`, `vector<int>`) would be read as tags, and the
+report page (`--html`: inline SVG and a style element, neither documented as allowed) is
+not carried there.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ def render(report: GradeReport) -> str:
         "score": report.score,
         "execution_time": round(report.duration),
         "output": terminal.conclusion(report, terminal.Style(colour=False)) + "\n",
+        "output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "extra_data": {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from ..concepts import BY_ID
+from ..inert import inert
 from ..results import CheckResult, GradeReport, Status
 from .common import GRADER_ERROR_NOTE, Section, number, points, sections, total_parts
 
@@ -39,7 +40,7 @@ def render(report: GradeReport) -> str:
 
 def escape(text: str) -> str:
     """Inline text as literal Markdown, on one line."""
-    return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    return _SPECIAL.sub(r"\\\1", " ".join(inert(text).split()))
 
 
 def fence(text: str) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
 
 from ..concepts import BY_ID, Concept
+from ..inert import inert
 from ..results import BuildResult, CheckResult, GradeReport, Status
 from .common import GRADER_ERROR_NOTE, points, sections, total_parts
 
@@ -46,7 +47,7 @@ class Style:
 def header(assignment: str, submission: str, backend: str) -> str:
     note = " (not sandboxed: use --backend docker for untrusted code)" if backend == "local" \
         else ""
-    return f"{assignment} · {submission} · {backend} backend{note}"
+    return f"{assignment} · {inert(submission)} · {backend} backend{note}"
 
 
 def build_line(build: BuildResult, style: Style) -> str:

@@ -1,23 +1,26 @@
-# Hostile: before serving, writes one file in its folder until writing fails, and says
-# how far it got; then serves correctly. Expected: the write stops at a cap (Docker: the
-# pod's 64m tmpfs work folder is full; local: RLIMIT_FSIZE, "File too large") and the
-# checks still pass; the host's disk is never filled.
+# Hostile: before serving, writes one file in its temporary folder (its submission
+# folder is read-only while it runs) until writing fails, and says how far it got; then
+# serves correctly. Expected: the write stops at a cap (Docker: the container's 16m /tmp
+# is full; local: RLIMIT_FSIZE, "File too large") and the checks still pass; the host's
+# disk is never filled.
 import os
 import socket
 import sys
+import tempfile
 import threading
 
 chunk = b"\0" * (1024 * 1024)
 written = 0
+filler = os.path.join(tempfile.gettempdir(), f"filler-{os.getpid()}.bin")
 try:
-    with open("filler.bin", "wb") as handle:
+    with open(filler, "wb") as handle:
         for _ in range(100000):
             handle.write(chunk)
             handle.flush()
             written += 1
 except OSError as error:
     print(f"disk full after {written} MiB: {error.strerror}", file=sys.stderr, flush=True)
-    os.remove("filler.bin")
+    os.remove(filler)
 
 
 def serve(conn):

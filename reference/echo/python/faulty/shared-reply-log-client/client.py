@@ -1,6 +1,6 @@
 # FAULTY (shared-reply-log-client): keys its replies by the SERVER's address
 # instead of by its own connection. Every reply line is appended to the file
-# replies-HOST-PORT.log in the current directory (append mode, flushed after
+# replies-HOST-PORT.log in the temporary folder (append mode, flushed after
 # each line), and after the server closes the client prints that whole file
 # instead of only the replies it received (then deletes the file "so the next
 # run starts clean"). Quiz idea it gets wrong: the client side of the
@@ -21,6 +21,7 @@ import contextlib
 import os
 import socket
 import sys
+import tempfile
 import threading
 
 BUFSIZE = 65536
@@ -61,7 +62,7 @@ def main() -> int:
         return 1
 
     # Replies are kept per server: "replies from HOST:PORT are my replies".
-    log_path = f"replies-{host}-{port}.log"
+    log_path = os.path.join(tempfile.gettempdir(), f"replies-{host}-{port}.log")
     log = open(log_path, "a+b")  # noqa: SIM115 -- kept open until the end
     sender = Sender(sock)
     sender.start()

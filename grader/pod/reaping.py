@@ -90,3 +90,64 @@ def reap_orphans() -> None:
             pid, _status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
+
+
+def adopted(exclude: set[int]) -> list[int]:
+    """Children of this process that left its session and are not in `exclude`: programs
+    that escaped their process group (double fork and setsid) and that this process, a
+    child subreaper, adopted when their parent died. Nothing else of ours lives in
+    another session but the programs we started ourselves, which `exclude` names."""
+    me, session = os.getpid(), os.getsid(0)
+    found = []
+    for pid, parent in _parents().items():
+        if parent != me or pid in exclude:
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getsid(pid) != session:
+                found.append(pid)
+    return found
+
+
+def kill_adopted(exclude: set[int]) -> list[int]:
+    """Kill every adopted escapee (see `adopted`) with its tree, and collect it."""
+    killed = []
+    for pid in adopted(exclude):
+        killed += kill_tree(pid, include_root=True)
+        for _ in range(50):  # reap it (it is ours now), without touching other children
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+            time.sleep(0.01)
+    return killed
+
+
+def processes_of(uid: int) -> list[int]:
+    """Every live process running as `uid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        uids = next((line.split()[1:] for line in status.splitlines()
+                     if line.startswith("Uid:")), [])
+        if str(uid) in uids and "State:\tZ" not in status:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_user(uid: int, rounds: int = 20) -> list[int]:
+    """Stop, then kill, every process of `uid` (a user that runs nothing but student
+    programs), until none is left or `rounds` passes."""
+    killed: list[int] = []
+    for _ in range(rounds):
+        pids = processes_of(uid)
+        if not pids:
+            break
+        _signal_all(pids, signal.SIGSTOP)
+        _signal_all(sorted(set(pids) | set(processes_of(uid))), signal.SIGKILL)
+        killed += pids
+        time.sleep(0.02)
+    return killed
