@@ -13,6 +13,7 @@ import trio
 
 from .arguments import add_engine_url, positive_int
 from .assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
+from .batch.cluster_worker import remove_stale_scratch, run_worker_command
 from .batch.command import run_batch_command
 from .errors import BackendUnavailable, GraderError
 from .grading.runner import grade
@@ -38,6 +39,8 @@ other commands:
   grade concepts [Q]       the quiz's ideas and which checks show each
   grade cleanup [--all]    remove containers left by crashed grading runs
   grade batch DIR --out R  grade a whole class (see grade batch --help)
+  grade worker --scheduler tcp://HOST:8786 --pods N
+                           a grading worker for batches on a Dask cluster
   grade init-ci            write a GitHub Actions workflow into a student repository
   grade new-assignment DIR write a starter folder for an assignment of your own
   grade export gradescope  write a Gradescope autograder zip
@@ -174,8 +177,9 @@ def run_cleanup(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="grade cleanup",
         description="Remove the containers and volumes of grading runs whose grader is gone "
-        "(crashed or killed), on Docker and on Podman. Runs still in progress are left "
-        "alone unless --all.")
+        "(crashed or killed), on Docker and on Podman, and the scratch space of grading "
+        "workers (`grade worker`) that died. Runs still in progress are left alone unless "
+        "--all.")
     parser.add_argument("--all", action="store_true",
                         help="remove every socket-grader container and volume, even of "
                         "runs in progress")
@@ -185,6 +189,9 @@ def run_cleanup(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     from .pod.docker import DockerBackend
 
+    scratch = remove_stale_scratch()
+    if scratch:
+        print(f"removed {scratch} scratch folder(s) of grading workers that are gone")
     assignment = load_assignment(DEFAULT_ASSIGNMENT)
     engines = ENGINES if args.backend == "auto" else (args.backend,)
     cleaned = 0
@@ -231,7 +238,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "new-assignment": run_new_assignment,
     "cleanup": run_cleanup,
     "concepts": run_concepts, "init-ci": run_init_ci, "export": run_export,
-    "batch": run_batch_command}
+    "batch": run_batch_command, "worker": run_worker_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,12 +9,29 @@
 
 Layout of the results folder: students/<id>/report.json (or error.json) and feedback,
 grades.csv, summary.json, report.html; work/ holds archives being unpacked.
+
+On a Dask cluster (`pip install 'socket-grader[cluster]'`), the gradings run on its
+workers and the results are written here all the same:
+
+    from grader.batch.cluster import open_cluster
+
+    with open_cluster("tcp://10.0.0.5:8786") as site:
+        batch = trio.run(run_batch, submissions, results, assignment, options, None, site)
 """
 
 from .discover import Discovery, StudentEntry, UnsafeArchive, discover, unpack
 from .records import StudentResult, load_result
-from .run import BatchOptions, BatchProgress, BatchRun, StudentRun, run_batch
+from .run import (
+    BatchOptions,
+    BatchProgress,
+    BatchRun,
+    Graded,
+    GradingSite,
+    LocalSite,
+    StudentRun,
+    run_batch,
+)
 
-__all__ = ["BatchOptions", "BatchProgress", "BatchRun", "Discovery", "StudentEntry",
-           "StudentResult", "StudentRun", "UnsafeArchive", "discover", "load_result",
-           "run_batch", "unpack"]
+__all__ = ["BatchOptions", "BatchProgress", "BatchRun", "Discovery", "Graded", "GradingSite",
+           "LocalSite", "StudentEntry", "StudentResult", "StudentRun", "UnsafeArchive",
+           "discover", "load_result", "run_batch", "unpack"]

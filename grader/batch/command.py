@@ -24,7 +24,9 @@ Grade a whole class. Each subfolder, .zip or .tar.gz archive of SUBMISSIONS_DIR 
 student (the name without extension is the student's id). Writes per student
 students/<id>/report.json and feedback, and for the class grades.csv, summary.json and
 report.html into RESULTS_DIR. Running it again skips students already complete
-(--force grades everyone again), so an interrupted batch is finished by running it again."""
+(--force grades everyone again), so an interrupted batch is finished by running it again.
+With --cluster, the gradings run on the workers of a Dask cluster (`grade worker` on each
+machine); the results are written here all the same."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,9 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
     parser.add_argument("--out", type=Path, required=True, metavar="RESULTS_DIR",
                         help="where results go (made if missing)")
-    parser.add_argument("--jobs", type=positive_int, default=_default_jobs(), metavar="N",
-                        help="gradings at once, each in its own pod (default: %(default)s, "
-                        "half the CPUs: the concurrency checks need CPU time to be fair)")
+    parser.add_argument("--jobs", type=positive_int, metavar="N",
+                        help="gradings at once, each in its own pod (default: "
+                        f"{_default_jobs()}, half the CPUs: the concurrency checks need CPU "
+                        "time to be fair; with --cluster: every pod of the workers)")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="grade on the workers of the Dask scheduler at ADDRESS, e.g. "
+                        "tcp://10.0.0.5:8786 (needs socket-grader[cluster]; TLS settings "
+                        "come from Dask's configuration)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="docker or podman (sandboxed pods), local (plain processes, NOT "
                         "sandboxed), or auto: docker, else podman; auto refuses to fall back "
@@ -45,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"a bundled assignment ({', '.join(bundled_names())}) or the "
                         "folder of your own (default: %(default)s)")
     parser.add_argument("--image", help="container image for the pods")
+    parser.add_argument("--clients", type=positive_int, metavar="N",
+                        help="connections held open at once in server-concurrency "
+                        "(default: the assignment's)")
     parser.add_argument("--force", action="store_true",
                         help="grade every student again, even those already complete")
     parser.add_argument("--retry-errors", action="store_true",
@@ -59,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cluster_backend(args: argparse.Namespace) -> str:
+    """The backend the workers use: each checks it on its own machine (`auto`: Docker,
+    else Podman, never the local backend), with its own engine address."""
+    if args.engine_url:
+        raise GraderError("--engine-url names this machine's engine; with --cluster each "
+                          "worker uses its own (set DOCKER_HOST or CONTAINER_HOST where it "
+                          "runs)")
+    return args.backend
+
+
 def _default_jobs() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
@@ -66,16 +86,24 @@ def _default_jobs() -> int:
 def run_batch_command(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     assignment = load_assignment(args.assignment)
+    if args.clients:
+        assignment = assignment.with_params("server-concurrency", clients=args.clients)
     image = args.image or os.environ.get("SOCKET_GRADER_IMAGE")
-    backend, notice = choose_backend(args.backend, assignment, image, args.engine_url)
-    if not backend.sandboxed and args.backend == "auto":
-        raise GraderError(f"{notice}. A batch runs other people's code: start Docker or "
-                          "Podman, or pass --backend local to run it unsandboxed anyway")
-    if notice:
-        print(f"notice: {notice}", file=sys.stderr)
-    # Each grading's worker process must find the same engine this one found.
-    os.environ.update(backend.environment())
-    options = BatchOptions(backend=backend.name, jobs=args.jobs, image=image,
+    if args.cluster:
+        backend_name = _cluster_backend(args)
+    else:
+        backend, notice = choose_backend(args.backend, assignment, image, args.engine_url)
+        if not backend.sandboxed and args.backend == "auto":
+            raise GraderError(f"{notice}. A batch runs other people's code: start Docker "
+                              "or Podman, or pass --backend local to run it unsandboxed "
+                              "anyway")
+        if notice:
+            print(f"notice: {notice}", file=sys.stderr)
+        # Each grading's worker process must find the same engine this one found.
+        os.environ.update(backend.environment())
+        backend_name = backend.name
+    options = BatchOptions(backend=backend_name, jobs=args.jobs or _default_jobs(),
+                           image=image,
                            force=args.force, retry_errors=args.retry_errors,
                            student_timeout=args.student_timeout,
                            max_bytes=int(args.max_size * 2**20), max_files=args.max_files)
@@ -85,10 +113,19 @@ def run_batch_command(argv: Sequence[str]) -> int:
         progress: PlainProgress | RichProgress = RichProgress(Console())
     else:
         progress = PlainProgress(sys.stdout)
-    if backend.name == "local":
-        print("notice: local backend: student programs run as plain processes on this "
-              "machine, not sandboxed", file=sys.stderr)
-    batch = trio.run(run_batch, args.submissions, args.out, assignment, options, progress)
+    if backend_name == "local":
+        where = "the workers' machines" if args.cluster else "this machine"
+        print(f"notice: local backend: student programs run as plain processes on {where}, "
+              "not sandboxed", file=sys.stderr)
+    if args.cluster:
+        from .cluster import open_cluster
+
+        with open_cluster(args.cluster, limit=args.jobs) as site:
+            batch = trio.run(run_batch, args.submissions, args.out, assignment, options,
+                             progress, site)
+    else:
+        batch = trio.run(run_batch, args.submissions, args.out, assignment, options,
+                         progress)
     counts = {s: sum(1 for r in batch.results if r.status == s)
               for s in ("graded", "error", "pending")}
     ignored = f"; ignored (not a folder or archive): {inert(', '.join(batch.ignored))}" \

@@ -27,17 +27,19 @@ from .records import StudentResult
 LATEST_FAILURES = 5
 
 
-def outcome_line(result: StudentResult) -> str:
-    """'alice 85/100 (2 failed)', 'bob error: no server found ...'"""
+def outcome_line(result: StudentResult, where: str = "") -> str:
+    """'alice 85/100 (2 failed)', 'bob error: no server found ...'; on a cluster, the
+    worker that graded it: 'alice 85/100 (2 failed) [on lab-3-1234]'."""
     report, student = result.report, inert(result.student)
+    on = f" [on {inert(where)}]" if where else ""
     if report is None:
-        return f"{student} error: {inert(result.error)}"
+        return f"{student} error: {inert(result.error)}{on}"
     line = f"{student} {report.score:g}/{report.max_score:g}"
     if result.not_passed:
         line += f" ({result.not_passed} failed)"
     if result.reason:
         line += f" error: {inert(result.reason)}"
-    return line
+    return line + on
 
 
 class PlainProgress:
@@ -62,9 +64,9 @@ class PlainProgress:
     def student_started(self, student: str) -> None:
         pass
 
-    def student_finished(self, result: StudentResult) -> None:
+    def student_finished(self, result: StudentResult, where: str = "") -> None:
         self.done += 1
-        self._say(f"[{self.done}/{self.total}] {outcome_line(result)}")
+        self._say(f"[{self.done}/{self.total}] {outcome_line(result, where)}")
 
     def end(self) -> None:
         pass
@@ -107,13 +109,13 @@ class RichProgress:
         self.running.append(student)
         self.live.update(self._view())
 
-    def student_finished(self, result: StudentResult) -> None:
+    def student_finished(self, result: StudentResult, where: str = "") -> None:
         if result.student in self.running:
             self.running.remove(result.student)
         if result.status == "error":
             self.errors += 1
         if result.status == "error" or result.not_passed:
-            self.failures.append(outcome_line(result))
+            self.failures.append(outcome_line(result, where))
         self.bar.update(self.task, advance=1, errors=self.errors)
         self.live.update(self._view())
 

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import GraderError, InputError
 from ..report import html, markdown
 from ..results import GradeReport, Status
 
@@ -24,6 +25,19 @@ PARTIAL_PREFIX = ".partial-"
 
 FEEDBACK = "feedback.md"
 FEEDBACK_PAGE = "feedback.html"
+
+
+REASON_LIMIT = 500  # characters of a reason kept: it may quote what a student chose
+
+
+def reason(exc: GraderError) -> str:
+    """Why a student could not be graded, as their record says it: for an InputError, the
+    file's own name, not our copy's path; cut short at REASON_LIMIT characters."""
+    if isinstance(exc, InputError):
+        text = f"{exc.path.name}: {exc.message}" if exc.path.name else exc.message
+    else:
+        text = str(exc)
+    return text if len(text) <= REASON_LIMIT else text[:REASON_LIMIT] + "..."
 
 
 @dataclass(frozen=True)

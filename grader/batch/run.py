@@ -17,19 +17,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 
-from ..errors import GraderError
+from ..errors import BackendUnavailable, GraderError, InputError
 from ..loading.assignment import Assignment
 from ..pod.reaping import kill_tree
 from ..results import GradeReport
 from . import outputs, records
 from .discover import MAX_BYTES, MAX_FILES, StudentEntry, discover
+from .payload import plan_overrides
 from .records import StudentResult
 
 GRADER_ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,8 @@ class BatchProgress(Protocol):
 
     def student_started(self, student: str) -> None: ...
 
-    def student_finished(self, result: StudentResult) -> None: ...
+    def student_finished(self, result: StudentResult, where: str = "") -> None:
+        """`where`: the worker that graded it (on a cluster); empty on this machine."""
 
     def end(self) -> None: ...
 
@@ -57,7 +59,7 @@ class _Silent:
     def student_started(self, student: str) -> None:
         pass
 
-    def student_finished(self, result: StudentResult) -> None:
+    def student_finished(self, result: StudentResult, where: str = "") -> None:
         pass
 
     def end(self) -> None:
@@ -83,6 +85,7 @@ class StudentRun:
     result: StudentResult
     seconds: float  # wall time from its turn to its stored result
     prepare_seconds: float  # unpacking and loading
+    where: str = ""  # the worker that graded it (on a cluster)
 
 
 @dataclass
@@ -94,19 +97,70 @@ class BatchRun:
     seconds: float = 0.0
 
 
-def student_deadline(assignment: Assignment, builds: int = 2) -> float:
-    """The longest one grading may take: every limit of the assignment, added up, plus a
-    margin for starting the worker and tearing the pod down."""
-    limits = assignment.limits
+@dataclass(frozen=True)
+class Graded:
+    """One student's grading as a GradingSite hands it back."""
+
+    result: StudentResult
+    where: str = ""  # the worker that graded it; empty on this machine
+    prepare_seconds: float = 0.0
+
+
+class GradingSite(Protocol):
+    """Where one student's grading runs: a worker process on this machine (LocalSite), or
+    a task on a Dask cluster (grader.batch.cluster.ClusterSite). Chosen once per batch."""
+
+    def slot(self) -> AbstractAsyncContextManager[Any]:
+        """Held while one grading runs: waits for a free place."""
+        ...
+
+    async def grade(self, entry: StudentEntry, assignment: Assignment,
+                    options: BatchOptions, work: Path) -> Graded:
+        """Grade one student. Raises InputError for a problem with what the student
+        handed in found before the grading's worker process (which reports the rest in
+        the result), BackendUnavailable when no machine could run the grading; `work` is
+        this machine's scratch folder for the student (removed afterwards)."""
+        ...
+
+
+class LocalSite:
+    """Each grading in a worker process of its own on this machine, `jobs` at a time."""
+
+    def __init__(self, jobs: int) -> None:
+        self.limiter = trio.CapacityLimiter(jobs)
+        self._overrides: tuple[Assignment, dict[str, dict[str, Any]]] | None = None
+
+    def slot(self) -> trio.CapacityLimiter:
+        return self.limiter
+
+    async def grade(self, entry: StudentEntry, assignment: Assignment,
+                    options: BatchOptions, work: Path) -> Graded:
+        # The worker unpacks and reads it: all the student's bytes are handled under the
+        # student's own deadline, never in the batch's process.
+        if self._overrides is None or self._overrides[0] is not assignment:
+            self._overrides = (assignment, await trio.to_thread.run_sync(plan_overrides,
+                                                                        assignment))
+        deadline = options.student_timeout or student_deadline(assignment)
+        return await grade_in_worker(entry.student, entry.source, work, assignment.path,
+                                     options, deadline, self._overrides[1])
+
+
+def student_deadline(assignment: Assignment) -> float:
+    """The longest one grading may take: every limit of the assignment, added up (a build
+    per role), plus a margin for starting the worker and tearing the pod down."""
+    limits, builds = assignment.limits, len(assignment.roles)
     return (builds * limits.build_timeout + len(assignment.checks) * limits.check_timeout
             + limits.start_timeout + 60.0)
 
 
 async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment,
-                    options: BatchOptions, progress: BatchProgress | None = None) -> BatchRun:
+                    options: BatchOptions, progress: BatchProgress | None = None,
+                    site: GradingSite | None = None) -> BatchRun:
     """Grade every student in `submissions` that has no complete result in `results_dir`,
-    then write the gradebook, summary and class report from all complete results."""
+    then write the gradebook, summary and class report from all complete results.
+    Gradings run where `site` says (default: worker processes on this machine)."""
     progress = progress or _Silent()
+    site = site or LocalSite(options.jobs)
     started = time.monotonic()
     results_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(results_dir):
@@ -127,12 +181,11 @@ async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment
                 records.save_result(results_dir, StudentResult(
                     student, error=f"more than one submission ({names}): keep one"))
         progress.begin([e.student for e in to_grade], skipped)
-        limiter = trio.CapacityLimiter(options.jobs)
         try:
             async with trio.open_nursery() as nursery:
                 for entry in to_grade:
                     nursery.start_soon(_grade_student, entry, results_dir, assignment,
-                                       options, limiter, progress, batch)
+                                       options, site, progress, batch)
         finally:
             progress.end()
         students = sorted({e.student for e in found.students} | set(found.duplicates)
@@ -159,21 +212,24 @@ def _exclusive(results_dir: Path) -> Iterator[None]:
 
 
 async def _grade_student(entry: StudentEntry, results_dir: Path, assignment: Assignment,
-                         options: BatchOptions, limiter: trio.CapacityLimiter,
+                         options: BatchOptions, site: GradingSite,
                          progress: BatchProgress, batch: BatchRun) -> None:
-    async with limiter:
+    async with site.slot():
         progress.student_started(entry.student)
         started = time.monotonic()
         work = results_dir / "work" / entry.student
-        prepared = 0.0
+        graded = Graded(StudentResult(entry.student))
         try:
             try:
-                # The worker unpacks and reads it: all the student's bytes are handled
-                # under the student's own deadline, never in the batch's process.
-                result, prepared = await _grade_in_worker(entry, work, assignment, options)
+                graded = await site.grade(entry, assignment, options, work)
+                result = graded.result
                 if result.report is not None:  # name what was handed in, not our copy
                     result = replace(result, report=replace(result.report,
                                                             submission=str(entry.source)))
+            except InputError as exc:  # refused before it left this machine
+                result = StudentResult(entry.student, error=records.reason(exc))
+            except BackendUnavailable as exc:  # no machine could run it: says which, why
+                result = StudentResult(entry.student, error=str(exc))
             except Exception as exc:  # a grader problem with this one student only
                 result = StudentResult(entry.student,
                                        error=f"grader error: {type(exc).__name__}: {exc}")
@@ -182,23 +238,31 @@ async def _grade_student(entry: StudentEntry, results_dir: Path, assignment: Ass
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(
                     lambda: shutil.rmtree(work, ignore_errors=True))
-    batch.graded.append(StudentRun(result, time.monotonic() - started, prepared))
-    progress.student_finished(result)
+    batch.graded.append(StudentRun(result, time.monotonic() - started,
+                                   graded.prepare_seconds, graded.where))
+    if graded.where:
+        progress.student_finished(result, graded.where)
+    else:  # a listener written before clusters takes the result alone
+        progress.student_finished(result)
 
 
-async def _grade_in_worker(entry: StudentEntry, work: Path, assignment: Assignment,
-                           options: BatchOptions) -> tuple[StudentResult, float]:
-    """The student's result, and the seconds its worker took to unpack and read it."""
-    student = entry.student
+async def grade_in_worker(student: str, submission: Path, work: Path, assignment_path: Path,
+                          options: BatchOptions, deadline: float,
+                          overrides: dict[str, dict[str, Any]] | None = None) -> Graded:
+    """One grading in a worker process of its own (grader.batch.worker) on this machine,
+    stopped with its whole process tree after `deadline` seconds. `submission` is a folder,
+    or an archive that the worker unpacks into `work` (options.max_bytes, max_files).
+    Raises BackendUnavailable when this machine cannot run it (no engine, no image)."""
     argv = [sys.executable, "-m", "grader.batch.worker", "--assignment",
-            str(assignment.path), "--backend", options.backend, "--work", str(work),
+            str(assignment_path), "--backend", options.backend, "--work", str(work),
             "--max-bytes", str(options.max_bytes), "--max-files", str(options.max_files)]
     if options.image:
         argv += ["--image", options.image]
-    argv.append(str(entry.source))
+    if overrides:
+        argv += ["--params", json.dumps(overrides)]
+    argv.append(str(submission))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(GRADER_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    deadline = options.student_timeout or student_deadline(assignment, len(assignment.roles))
     process = await trio.lowlevel.open_process(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env)
@@ -215,9 +279,9 @@ async def _grade_in_worker(entry: StudentEntry, work: Path, assignment: Assignme
         with trio.CancelScope(shield=True):
             await _end_worker(process)
     if not finished:
-        return StudentResult(student, error=f"the grading did not finish within "
-                             f"{deadline:.0f} s (the per-student deadline) and was stopped",
-                             details=_tail(stderr)), 0.0
+        return Graded(StudentResult(
+            student, error=f"the grading did not finish within {deadline:.0f} s (the "
+            "per-student deadline) and was stopped", details=_tail(stderr)))
     return _parse(student, process.returncode, bytes(stdout), bytes(stderr))
 
 
@@ -242,8 +306,7 @@ async def _end_worker(process: trio.Process) -> None:
             await process.wait()
 
 
-def _parse(student: str, returncode: int | None, stdout: bytes,
-           stderr: bytes) -> tuple[StudentResult, float]:
+def _parse(student: str, returncode: int | None, stdout: bytes, stderr: bytes) -> Graded:
     lines = stdout.decode(errors="replace").strip().splitlines()
     try:
         message = json.loads(lines[-1]) if lines else {}
@@ -251,12 +314,17 @@ def _parse(student: str, returncode: int | None, stdout: bytes,
         message = {}
     prepared = float(message.get("prepared", 0.0))
     if "report" in message:
-        return StudentResult(student, GradeReport.from_json(message["report"])), prepared
+        return Graded(StudentResult(student, GradeReport.from_json(message["report"])),
+                      prepare_seconds=prepared)
+    if message.get("machine"):
+        raise BackendUnavailable(message["error"])
     if "error" in message:
-        return StudentResult(student, error=message["error"]), prepared
+        return Graded(StudentResult(student, error=message["error"]),
+                      prepare_seconds=prepared)
     last = _tail(stderr).strip().splitlines()
-    return StudentResult(student, error=f"the grader crashed (exit status {returncode})"
-                         + (f": {last[-1]}" if last else ""), details=_tail(stderr)), 0.0
+    return Graded(StudentResult(student, error=f"the grader crashed (exit status "
+                                f"{returncode})" + (f": {last[-1]}" if last else ""),
+                                details=_tail(stderr)))
 
 
 def _tail(data: bytes | bytearray, limit: int = 4000) -> str:

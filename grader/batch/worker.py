@@ -11,8 +11,20 @@ batch, even when the batch is killed with SIGKILL:
 - the worker is a child subreaper, so programs that fork and orphan themselves stay below
   it and are found by that kill, and by the one after every grading.
 
-Output: one JSON line on stdout, {"report": GradeReport.to_json()} or {"error": reason}.
-Exit status 3 when cancelled (no line).
+The submission is a folder, or an archive that the worker unpacks itself into `--work`
+(capped by --max-bytes and --max-files, under the grading's deadline and a memory cap):
+the student's bytes are never handled in the batch's own process. A grading on a cluster
+(grader.batch.cluster_worker) hands its archive to this same code.
+
+Output: one JSON line on stdout, {"report": GradeReport.to_json(), "prepared": seconds
+taken to unpack} or {"error": reason}; an error carries "machine": true when this
+machine cannot run gradings (no container engine, the image missing:
+BackendUnavailable), and "input": true when what was handed in cannot be graded (its
+reason names the file, not our copy). Exit status 3 when cancelled (no line).
+
+`--backend auto` (a batch on a cluster) takes Docker, else Podman, and refuses to fall
+back to the local backend: a batch runs other people's code. `--params` is JSON, check
+id -> {parameter: value}: the plan's parameters changed in memory (e.g. `--clients`).
 """
 
 from __future__ import annotations
@@ -33,13 +45,14 @@ from pathlib import Path
 import trio
 
 from ..assignments import load_assignment
-from ..errors import GraderError, InputError
+from ..errors import BackendUnavailable, GraderError, InputError
 from ..grading.runner import grade
 from ..loading.submission import load_submission
 from ..pod import choose_backend
 from ..pod.reaping import become_subreaper, kill_tree
 from ..results import GradeReport
 from .discover import MAX_BYTES, MAX_FILES, unpack
+from .records import reason
 
 ABORT_GRACE = 30.0
 EXIT_CANCELLED = 3
@@ -112,8 +125,13 @@ def _prepare(source: Path, work: Path | None, max_bytes: int, max_files: int) ->
 async def _grade(args: argparse.Namespace, root: Path,
                  lifeline: Lifeline) -> GradeReport | None:
     assignment = load_assignment(args.assignment)
+    for check_id, params in json.loads(args.params).items():
+        assignment = assignment.with_params(check_id, **params)
     submission = load_submission(root, assignment)
-    backend, _notice = choose_backend(args.backend, assignment, args.image)
+    backend, notice = choose_backend(args.backend, assignment, args.image)
+    if args.backend == "auto" and not backend.sandboxed:
+        raise BackendUnavailable(f"{notice}; a batch runs other people's code, so this "
+                                 "machine does not grade it unsandboxed")
     with trio.CancelScope() as scope:
         lifeline.attach(scope)
         return await grade(submission, assignment, backend)
@@ -129,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--assignment", required=True)
     parser.add_argument("--backend", required=True)
     parser.add_argument("--image")
+    parser.add_argument("--params", default="{}")
     args = parser.parse_args(argv)
     become_subreaper()
     lifeline = Lifeline()
@@ -140,25 +159,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepared = round(time.monotonic() - started, 3)
         report = trio.run(_grade, args, root, lifeline)
     except InputError as exc:
-        return _emit({"error": _reason(exc), "input": True})
+        return _emit({"error": reason(exc), "input": True})
+    except BackendUnavailable as exc:
+        return _emit({"error": str(exc), "machine": True})
     except GraderError as exc:
-        return _emit({"error": _reason(exc)})
+        return _emit({"error": reason(exc)})
     finally:
         kill_tree(os.getpid(), include_root=False)
     if report is None:
         return EXIT_CANCELLED
     return _emit({"report": report.to_json(), "prepared": prepared})
-
-
-REASON_LIMIT = 500  # characters of a reason kept: it may quote what a student chose
-
-
-def _reason(exc: GraderError) -> str:
-    if isinstance(exc, InputError):  # the file's name, not our copy's path
-        text = f"{exc.path.name}: {exc.message}" if exc.path.name else exc.message
-    else:
-        text = str(exc)
-    return text if len(text) <= REASON_LIMIT else text[:REASON_LIMIT] + "..."
 
 
 def _emit(message: dict) -> int:
