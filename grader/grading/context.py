@@ -22,6 +22,7 @@ from .connections import ConnectionGroup, open_group
 from .sockets import SocketTable, endpoint
 
 POLL_INTERVAL = 0.02
+UDP_GRACE = 2.0  # seconds a server with a UDP socket on its port has to listen on TCP too
 # Linux keeps a TIME_WAIT socket 60 s (TCP_TIMEWAIT_LEN); a little more for the timer wheel.
 TIME_WAIT_LIFETIME = 62.0
 
@@ -88,11 +89,18 @@ class StudentServer:
         started = time.monotonic()
         self.program = await self.pod.start("server", self.command)
         table = SocketTable(())
+        udp_seen: float | None = None
         with trio.move_on_after(self.limits.start_timeout):
             while self.program.exit_code is None:
                 table = await self.socket_table()
                 if table.listeners(self.port):
                     break
+                if table.udp_bound(self.port):
+                    # The kernel shows the answer already: a UDP socket on the port. A
+                    # moment more for a server that binds both, then no TCP is coming.
+                    udp_seen = udp_seen or time.monotonic()
+                    if time.monotonic() - udp_seen > UDP_GRACE:
+                        break
                 await trio.sleep(POLL_INTERVAL)
         # One more look: a program that exits at once may have bound UDP first.
         seconds = time.monotonic() - started
