@@ -2,13 +2,15 @@
 there are cores. The honest ones must get exactly the verdicts they get alone, with no
 grader error and nothing left behind.
 
-    python benchmarks/soak.py [--copies 3] [--jobs 4] [--backend docker]
+    python benchmarks/soak.py [--copies 3] [--jobs 4] [--backend docker] [--only NAME,...]
 
 Honest: the echo references (correct and faulty, whose expected verdicts are pinned in
 tests/test_reference_verdicts.py). Hostile: the tests/hostile/ cases that load the
 machine (CPU spin, fork and thread bombs, memory hogs, output floods, daemons). Prints
 each honest submission whose verdicts differed from its solo ones (expected: none), the
-grader errors (expected: none), and what was left running (expected: nothing).
+grader errors (expected: none), and what was left running (expected: nothing). `--only`
+keeps part of the class (honest ones named as python-correct, c-iterative-server, ...;
+hostile ones by their case name), for a short run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import trio
@@ -37,16 +40,19 @@ LOADS = ("cpu-spin", "fork-bomb", "memory-hog", "output-flood", "thread-bomb-cli
          "daemon-clears-env", "flood-and-hang", "slow-reader")
 
 
-def make_class(folder: Path, copies: int) -> dict[str, tuple[str, str | None] | None]:
+def make_class(folder: Path, copies: int,
+               only: Collection[str] = ()) -> dict[str, tuple[str, str | None] | None]:
     """student -> its reference (language, faulty), or None for a hostile one."""
     kinds: dict[str, tuple[str, str | None] | None] = {}
-    honest = list(EXPECTED)
+    honest = [(language, faulty) for language, faulty in EXPECTED
+              if not only or f"{language}-{faulty or 'correct'}" in only]
+    loads = [case for case in LOADS if not only or case in only]
     for copy in range(copies):
         for language, faulty in honest:
             student = f"honest-{language}-{faulty or 'correct'}-{copy}"
             compose_reference(folder / student, language, faulty)
             kinds[student] = (language, faulty)
-        for case in LOADS:
+        for case in loads:
             student = f"hostile-{case}-{copy}"
             shutil.copytree(REFERENCE / "python" / "correct", folder / student)
             shutil.copytree(HOSTILE / case, folder / student, dirs_exist_ok=True)
@@ -70,11 +76,13 @@ def leftovers(backend: str) -> list[str]:
     return left
 
 
-def soak(copies: int, jobs: int, backend: str) -> int:
+def soak(copies: int, jobs: int, backend: str, only: Collection[str] = ()) -> int:
     assignment = load_assignment("echo")
     scratch = Path(tempfile.mkdtemp(prefix="soak-"))
     try:
-        kinds = make_class(scratch / "class", copies)
+        kinds = make_class(scratch / "class", copies, only)
+        if not kinds:
+            raise SystemExit(f"--only matched no submission: {sorted(only)}")
         started = time.monotonic()
         print(f"{backend}: {len(kinds)} students ({sum(k is None for k in kinds.values())} "
               f"hostile), --jobs {jobs} ...", flush=True)
@@ -112,8 +120,11 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--backend", default="docker", choices=("docker", "podman"))
+    parser.add_argument("--only", default="", help="comma-separated submission names "
+                        "(python-correct, c-iterative-server, cpu-spin, ...)")
     args = parser.parse_args()
-    return soak(args.copies, args.jobs, args.backend)
+    only = {name for name in args.only.split(",") if name}
+    return soak(args.copies, args.jobs, args.backend, only)
 
 
 if __name__ == "__main__":
