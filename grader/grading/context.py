@@ -165,8 +165,10 @@ class StudentServer:
             await self.program.stop(self.limits.stop_grace)
 
     async def socket_table(self, whole: bool = False) -> SocketTable:
-        """The pod's sockets on the server's port, or all of them (`whole`)."""
-        answer = await self.pod.probe.call(m.ReadSocketTable(None if whole else self.port))
+        """The pod's sockets on the server's port, or all of them but TIME_WAIT entries
+        (`whole`: what a program holds, on any port)."""
+        answer = await self.pod.probe.call(m.ReadSocketTable(None, time_wait=False) if whole
+                                           else m.ReadSocketTable(self.port))
         return SocketTable(answer.entries)
 
     def owned_inodes(self) -> set[int] | None:

@@ -22,6 +22,7 @@ TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5:
               6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
               11: "CLOSING"}
 TCP_LISTEN = 10
+TCP_TIME_WAIT = 6
 # For UDP the kernel reuses the numbering: 7 (CLOSE) is an unconnected bound socket.
 UDP_BOUND = 7
 # What the probe reports of /proc/net/netstat's TcpExt line.
@@ -45,7 +46,7 @@ def _decode_address(hex_address: str, family: int) -> tuple[str, int]:
     return socket.inet_ntop(family, struct.pack(f">{len(words)}I", *words)), int(hex_port, 16)
 
 
-def _read_table(name: str, proto: str, family: int) -> list[SocketEntry]:
+def _read_table(name: str, proto: str, family: int, time_wait: bool) -> list[SocketEntry]:
     try:
         lines = (PROC_NET / name).read_text().splitlines()[1:]
     except FileNotFoundError:  # a kernel without IPv6 has no tcp6
@@ -54,6 +55,8 @@ def _read_table(name: str, proto: str, family: int) -> list[SocketEntry]:
     for line in lines:
         fields = line.split()
         state_number = int(fields[3], 16)
+        if state_number == TCP_TIME_WAIT and proto == "tcp" and not time_wait:
+            continue
         if proto == "tcp":
             state = TCP_STATES.get(state_number, f"UNKNOWN({state_number})")
         else:
@@ -64,12 +67,13 @@ def _read_table(name: str, proto: str, family: int) -> list[SocketEntry]:
     return entries
 
 
-def read_socket_table(port: int | None = None) -> list[SocketEntry]:
-    """Every TCP and UDP socket of this network namespace, or those touching `port`."""
-    entries = (_read_table("tcp", "tcp", socket.AF_INET)
-               + _read_table("tcp6", "tcp", socket.AF_INET6)
-               + _read_table("udp", "udp", socket.AF_INET)
-               + _read_table("udp6", "udp", socket.AF_INET6))
+def read_socket_table(port: int | None = None, time_wait: bool = True) -> list[SocketEntry]:
+    """Every TCP and UDP socket of this network namespace, or those touching `port`;
+    TIME_WAIT entries only if `time_wait`."""
+    entries = (_read_table("tcp", "tcp", socket.AF_INET, time_wait)
+               + _read_table("tcp6", "tcp", socket.AF_INET6, time_wait)
+               + _read_table("udp", "udp", socket.AF_INET, time_wait)
+               + _read_table("udp6", "udp", socket.AF_INET6, time_wait))
     if port is None:
         return entries
     return [e for e in entries if port in (e.local[1], e.remote[1])]

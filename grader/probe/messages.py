@@ -15,6 +15,7 @@ What the bytes mean is the business of the protocol modules on the grader's side
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -180,10 +181,13 @@ class Hello(Request[Greeting]):
 
 @dataclass(frozen=True)
 class ReadSocketTable(Request[SocketTable]):
-    """Every TCP and UDP socket of the pod, or only those with `port` at either end."""
+    """Every TCP and UDP socket of the pod, or only those with `port` at either end;
+    without TIME_WAIT entries when `time_wait` is false (no process owns them, and on the
+    local backend the machine may hold thousands)."""
 
     op = "socket_table"
     port: int | None = None
+    time_wait: bool = True
 
 
 @dataclass(frozen=True)
@@ -360,12 +364,19 @@ def to_wire(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _init_fields(kind: type) -> tuple[tuple[str, Any], ...]:
+    """A dataclass's constructor fields with their resolved types: resolving them is far
+    dearer than building the value (a socket table has thousands of entries)."""
+    hints = typing.get_type_hints(kind)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(kind) if f.init)
+
+
 def from_wire(kind: Any, data: Any) -> Any:
     """Rebuild a value of type `kind` (a dataclass or a type hint) from `to_wire` data."""
     if dataclasses.is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
-        return kind(**{f.name: from_wire(hints[f.name], data[f.name])
-                       for f in dataclasses.fields(kind) if f.init and f.name in data})
+        return kind(**{name: from_wire(hint, data[name])
+                       for name, hint in _init_fields(kind) if name in data})
     origin, arguments = typing.get_origin(kind), typing.get_args(kind)
     if kind is bytes:
         return data.encode("latin-1")

@@ -56,7 +56,7 @@ class Probe:
         return m.Greeting(self.open_files, ephemeral_port_range())
 
     async def socket_table(self, request: m.ReadSocketTable) -> m.SocketTable:
-        return m.SocketTable(tuple(read_socket_table(request.port)))
+        return m.SocketTable(tuple(read_socket_table(request.port, request.time_wait)))
 
     async def listeners(self, request: m.ReadListeners) -> m.Listeners:
         found, source = read_listeners(request.port)
