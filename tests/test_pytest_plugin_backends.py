@@ -119,6 +119,8 @@ def test_a_grading_that_cannot_run_is_an_error_on_each_item_said_once(tmp_path):
                       "socket-grader/no-such-image:1")
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"{len(ECHO_CHECKS)} errors" in done.stdout
-    assert done.stdout.count("'socket-grader/no-such-image:1' is not on") == 2  # + summary
+    # Said in full by the first item only: in its error, its line of the short summary
+    # (-rA), and the session's footer; every other item says "as said above".
+    assert done.stdout.count("'socket-grader/no-such-image:1' is not on") == 3
     assert "the grading ended before server-restart: as said above" in done.stdout
     assert "During handling" not in done.stdout
