@@ -18,7 +18,7 @@ from .grading.runner import grade
 from .loading.assignment import Assignment
 from .loading.submission import Submission, load_submission
 from .pod import choose_backend
-from .results import CheckResult, ConceptStatus, GradeReport, Status
+from .results import CheckResult, ConceptStatus, GradeReport, Status, Visibility, student_view
 
 __all__ = [
     "Assignment",
@@ -30,8 +30,10 @@ __all__ = [
     "InputError",
     "Status",
     "Submission",
+    "Visibility",
     "choose_backend",
     "grade",
     "load_assignment",
     "load_submission",
+    "student_view",
 ]

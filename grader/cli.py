@@ -23,7 +23,7 @@ from .loading.assignment import Assignment
 from .loading.submission import load_submission
 from .pod import BACKENDS, ENGINES, choose_backend, make_backend
 from .report import FILE_FORMATS, github, markdown, terminal
-from .results import GradeReport
+from .results import GradeReport, student_view
 from .starter import write_starter
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -48,6 +48,8 @@ other commands:
 
 exit status: 0 when the score reaches --fail-under (default: the full score),
 1 when it does not, 2 for bad input or an unusable backend, 130 when interrupted.
+Checks the assignment hides from students (visibility) are one line each, and the
+score and the exit status count only the checks shown; --json has everything.
 
 in GitHub Actions: with GITHUB_STEP_SUMMARY set, the Markdown report is appended to
 that file; with GITHUB_ACTIONS set, checks that lost points are printed as annotations.
@@ -119,7 +121,8 @@ def run_grade(argv: Sequence[str]) -> int:
         live.say("\n" + terminal.conclusion(report, live.style))
     _write_files(report, args)
     _github_actions(report)
-    return EXIT_OK if report.percent >= args.fail_under else EXIT_BELOW
+    # What the student sees decides: an exit status from hidden checks would tell of them.
+    return EXIT_OK if student_view(report).percent >= args.fail_under else EXIT_BELOW
 
 
 def _write_files(report: GradeReport, args: argparse.Namespace) -> None:

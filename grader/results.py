@@ -2,12 +2,17 @@
 
 A grading run produces one GradeReport; it round-trips through JSON unchanged, so a
 batch can store reports and render them again later in any format.
+
+A check's `visibility` says when a student may see its result (Gradescope's words).
+`student_view` is the one place a report becomes what a student may see: the checks not
+visible yet leave `checks` (so the score, the concepts and every renderer's text know
+nothing of them) and stay only as `withheld` lines: id, title and points at stake.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +30,21 @@ class Status(StrEnum):
     @property
     def counts_as_shown(self) -> bool:
         return self is Status.PASS
+
+
+class Visibility(StrEnum):
+    """When a student may see a check's result (Gradescope's autograder vocabulary)."""
+
+    VISIBLE = "visible"  # always
+    AFTER_DUE_DATE = "after_due_date"  # once the due date has passed
+    AFTER_PUBLISHED = "after_published"  # once the instructor publishes the grades
+    HIDDEN = "hidden"  # never: the instructor's alone
+
+    @property
+    def rank(self) -> int:
+        """How late a student sees it: visible 0, after_due_date 1, after_published 2,
+        hidden 3 (grades are published after the due date)."""
+        return list(Visibility).index(self)
 
 
 class ConceptStatus(StrEnum):
@@ -48,10 +68,12 @@ class CheckResult:
     hint: str = ""
     duration: float = 0.0
     grader_traceback: str = ""
+    visibility: Visibility = Visibility.VISIBLE
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["status"] = str(self.status)
+        data["visibility"] = str(self.visibility)
         data["concepts"] = list(self.concepts)
         data["details"] = list(self.details)
         data["evidence"] = dict(self.evidence)
@@ -65,8 +87,26 @@ class CheckResult:
                 "status": Status(data["status"]),
                 "concepts": tuple(data["concepts"]),
                 "details": tuple(data.get("details", ())),
+                "visibility": Visibility(data.get("visibility", Visibility.VISIBLE)),
             }
         )
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """What a student's view keeps of a check not visible to them yet."""
+
+    id: str
+    title: str
+    max_points: float
+    visibility: Visibility
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "visibility": str(self.visibility)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Withheld:
+        return cls(**{**data, "visibility": Visibility(data["visibility"])})
 
 
 @dataclass(frozen=True)
@@ -107,6 +147,7 @@ class GradeReport:
     notices: tuple[str, ...] = ()
     phases: Mapping[str, float] = field(default_factory=dict)  # seconds: pod_start, build, ...
     catalogue: tuple[Concept, ...] = BUILT_IN  # the concepts it was graded with, in order
+    withheld: tuple[Withheld, ...] = ()  # a student's view: the checks left out of it
 
     @property
     def score(self) -> float:
@@ -115,6 +156,10 @@ class GradeReport:
     @property
     def max_score(self) -> float:
         return round(sum(c.max_points for c in self.checks), 2)
+
+    @property
+    def withheld_points(self) -> float:
+        return round(sum(w.max_points for w in self.withheld), 2)
 
     @property
     def percent(self) -> float:
@@ -151,6 +196,7 @@ class GradeReport:
             "notices": list(self.notices),
             "phases": dict(self.phases),
             "catalogue": [item.to_json() for item in self.catalogue],
+            "withheld": [item.to_json() for item in self.withheld],
         }
 
     @classmethod
@@ -166,7 +212,34 @@ class GradeReport:
             phases=data.get("phases", {}),
             catalogue=(tuple(Concept(**item) for item in data["catalogue"])
                        if "catalogue" in data else BUILT_IN),
+            withheld=tuple(Withheld.from_json(w) for w in data.get("withheld", ())),
         )
+
+
+def is_hidden(result: CheckResult, published: bool = False) -> bool:
+    """Whether a student may not see this check's result yet: a hidden one never, one
+    visible after the due date or after publishing only once grades are `published`
+    (the grader knows no due date: publishing means both have passed)."""
+    visibility = Visibility(result.visibility)
+    return visibility is Visibility.HIDDEN or (
+        visibility is not Visibility.VISIBLE and not published)
+
+
+def withhold(result: CheckResult) -> Withheld:
+    return Withheld(result.id, result.title, result.max_points, Visibility(result.visibility))
+
+
+def student_view(report: GradeReport, published: bool = False) -> GradeReport:
+    """The report as a student may see it: each check not visible to them yet (see
+    is_hidden) is left out of `checks`, and so of the score, the concepts and everything
+    a renderer says, and kept in `withheld` as its id, title and points at stake. Every
+    student-facing renderer applies it; applying it again changes nothing."""
+    hidden = tuple(c for c in report.checks if is_hidden(c, published))
+    if not hidden:
+        return report
+    ids = {c.id for c in hidden}
+    return replace(report, checks=tuple(c for c in report.checks if c.id not in ids),
+                   withheld=(*report.withheld, *(withhold(c) for c in hidden)))
 
 
 def concept_result(concept_id: str, title: str, checks: tuple[CheckResult, ...]) -> ConceptResult:

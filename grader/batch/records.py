@@ -130,6 +130,8 @@ def save_result(results_dir: Path, result: StudentResult) -> None:
 
 
 def feedback(report: GradeReport) -> str:
+    """The student's feedback: like feedback.html, the student's view of the report
+    (hidden checks one line each), as the renderer makes it."""
     return markdown.render(report)
 
 

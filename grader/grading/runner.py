@@ -173,4 +173,5 @@ def _result(planned: PlannedCheck, outcome: Outcome, duration: float,
         concepts=check.concepts, summary=inert(outcome.summary),
         evidence=inert_data(dict(outcome.evidence)),
         details=tuple(inert(line) for line in outcome.details), hint=inert(outcome.hint),
-        duration=round(duration, 3), grader_traceback=grader_traceback)
+        duration=round(duration, 3), grader_traceback=grader_traceback,
+        visibility=planned.visibility)

@@ -1,6 +1,6 @@
 """Reading an assignment's plan, assignment.toml: its roles and how a submission's
-programs are found, its protocol, which checks run in which order with which points and
-parameters, its limits and its pod.
+programs are found, its protocol, which checks run in which order with which points,
+parameters and visibility to students, its limits and its pod.
 
 The reader is handed what a plan may name (`Known`: the checks, concepts and protocols
 of the grader and of the assignment's own folder) and names the file and the key of
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..concepts import Concept
 from ..errors import InputError
+from ..results import Visibility
 from .commands import placeholder_problem
 from .tables import Table, read_toml
 
@@ -48,6 +49,7 @@ class PlannedCheck:
     check: Check
     points: float
     params: Mapping[str, Any]
+    visibility: Visibility = Visibility.VISIBLE  # when students may see its result
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class Assignment:
     def with_params(self, check_id: str, **params: Any) -> Assignment:
         """A copy with some parameters of one check changed (e.g. --clients)."""
         checks = tuple(
-            PlannedCheck(p.check, p.points, {**p.params, **params}) if p.check.id == check_id
+            dataclasses.replace(p, params={**p.params, **params}) if p.check.id == check_id
             else p for p in self.checks)
         return dataclasses.replace(self, checks=checks)
 
@@ -188,11 +190,12 @@ def _read_checks(table: Table, known: Known, roles: Mapping[str, Role],
         entry = table.table(check_id, required=True)
         assert entry is not None
         points = entry.get("points", float, required=True)
+        visibility = _read_visibility(entry)
         params = {}
         for param, default in check.params.items():
             value = entry.get(param, type(default))
             params[param] = default if value is None else type(default)(value)
-        entry.finish(["points", *check.params])
+        entry.finish(["points", "visibility", *check.params])
         for role in check.needs:
             if role not in roles:
                 raise table.error(check_id, f"it runs the {role!r} role, which [roles] does "
@@ -202,17 +205,33 @@ def _read_checks(table: Table, known: Known, roles: Mapping[str, Role],
                 raise table.error(check_id, f"it shows the concept {concept!r}, which no "
                                             "concept catalogue defines (built in: the ports "
                                             "quiz; the folder's own: concepts.toml)")
-        planned.append(PlannedCheck(check, float(points), params))
+        planned.append(PlannedCheck(check, float(points), params, visibility))
     table.finish()
     _check_dependencies(table, planned)
     return tuple(planned)
 
 
+def _read_visibility(entry: Table) -> Visibility:
+    value = entry.get("visibility", str, default=str(Visibility.VISIBLE))
+    if value not in set(Visibility):
+        raise entry.error("visibility", f"{value!r} is not a visibility (allowed: "
+                                        f"{', '.join(map(str, Visibility))})")
+    return Visibility(value)
+
+
 def _check_dependencies(table: Table, planned: list[PlannedCheck]) -> None:
-    seen: set[str] = set()
+    """Each check after those it depends on, and never shown to students before them: a
+    check skipped for want of a hidden one would tell whether that one passed."""
+    seen: dict[str, PlannedCheck] = {}
     for item in planned:
         for parent in item.check.prerequisites:
             if parent not in seen:
                 raise table.error(item.check.id, f"depends on {parent!r}, which must be listed "
                                                   "before it")
-        seen.add(item.check.id)
+            hidden = seen[parent].visibility
+            if hidden.rank > item.visibility.rank:
+                raise table.error(item.check.id, f"its visibility is {str(item.visibility)!r} "
+                                  f"but it depends on {parent!r}, whose visibility is "
+                                  f"{str(hidden)!r}: its skip would show students whether "
+                                  f"{parent!r} passed (give it {str(hidden)!r} too)")
+        seen[item.check.id] = item

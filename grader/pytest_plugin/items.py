@@ -12,6 +12,8 @@ then reports it the way pytest users expect:
     skipped             skipped, with the reason
     inconclusive        skipped, "inconclusive: ..."
     error               ERROR (raised in setup): the grader's traceback, never the student's
+    hidden              skipped, "hidden until the due date: N points": nothing of its result
+                        (the student's view, results.student_view)
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..report.common import OTHER, feedback_text, number
-from ..results import CheckResult, Status
+from ..report.common import OTHER, feedback_text, number, withheld_text
+from ..results import CheckResult, Status, is_hidden, withhold
 
 if TYPE_CHECKING:
     from ..loading.assignment import PlannedCheck
@@ -104,6 +106,8 @@ class CheckItem(pytest.Item):
             stopped = ""
         if stopped:
             pytest.fail(stopped, pytrace=False)
+        if is_hidden(result):
+            pytest.skip(withheld_text(withhold(result)))
         self.result = result
         if self.config.stash.get(POINTS_PER_TESTCASE, True):
             self.user_properties.extend(points_properties(result))

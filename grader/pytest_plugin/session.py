@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from ..report.common import number, total_parts
-from ..results import GradeReport
+from ..results import GradeReport, student_view
 from .background import BackgroundGrading
 from .items import POINTS_PER_TESTCASE, CheckItem, make_items
 
@@ -107,6 +107,7 @@ class GradingSession:
             return
         if report is None:
             return
+        report = student_view(report)  # what a student may see decides, as for `grade`
         self._junit_properties(report)
         if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return
@@ -158,6 +159,7 @@ class GradingSession:
             terminalreporter.write_sep("=", f"{title}: {why}", yellow=bool(self.stopped),
                                        red=not self.stopped)
             return
+        report = student_view(report)
         if self.stopped:
             self.verdict = (f"the session stopped early ({self.stopped}) after the grading "
                             "had ended: the exit status is pytest's")

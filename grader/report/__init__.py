@@ -1,6 +1,9 @@
 """Report renderers: each turns a GradeReport into one format and never changes it.
 
-FILE_FORMATS maps a format's name (as in `grade --json FILE`) to its renderer.
+FILE_FORMATS maps a format's name (as in `grade --json FILE`) to its renderer. Every
+renderer a student reads (terminal, markdown, html, junit, github, gradescope's
+top-level output) renders the student's view (results.student_view) of whatever report
+it is given; json is the instructor's and renders everything.
 """
 
 from collections.abc import Callable

@@ -1,6 +1,6 @@
 """What several renderers say the same way: which quiz sections a report has, the total
-line's parts, a check's feedback as plain text, and a CSV text cell a spreadsheet will not
-run. Each renderer only lays these out."""
+line's parts, a check's feedback as plain text, the line a check hidden from students
+gets, and a CSV text cell a spreadsheet will not run. Each renderer only lays these out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 from ..inert import inert
-from ..results import CheckResult, ConceptStatus, GradeReport, Status
+from ..results import CheckResult, ConceptStatus, GradeReport, Status, Visibility, Withheld
 
 VERDICT_WORDS = {Status.PARTIAL: "partly passed", Status.FAIL: "failed",
                  Status.ERROR: "could not be run (grader error)",
@@ -17,6 +17,9 @@ GRADER_ERROR_NOTE = ("This is a problem in the grader, not in your code: it cost
                      "points only until it is fixed. Please report it with the JSON report "
                      "(--json).")
 OTHER = "other"  # the group of checks that evidence no quiz concept
+HIDDEN_WORDS = {Visibility.HIDDEN: "hidden from students",
+                Visibility.AFTER_DUE_DATE: "hidden until the due date",
+                Visibility.AFTER_PUBLISHED: "hidden until grades are published"}
 # A spreadsheet opening a CSV runs a cell that starts with one of these as a formula
 # (OWASP, "CSV Injection"): student ids come from folder and archive names, names from
 # a roster, neither is ours to trust.
@@ -60,6 +63,10 @@ def total_parts(report: GradeReport) -> list[str]:
             counts[result.status] = counts.get(result.status, 0) + 1
     parts = [f"score {number(report.score)}/{number(report.max_score)}"]
     parts += [f"{n} check{'s' if n > 1 else ''} {VERDICT_WORDS[s]}" for s, n in counts.items()]
+    if report.withheld:
+        hidden = len(report.withheld)
+        parts.append(f"{points_of(report.withheld_points)} in {hidden} hidden "
+                     f"check{'s' if hidden > 1 else ''} not shown")
     parts.append(f"{report.duration:.1f} s")
     return parts
 
@@ -74,6 +81,17 @@ def csv_text(value: str) -> str:
     writes itself (scores) are not text cells and do not go through this."""
     value = inert(value)
     return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def points_of(value: float) -> str:
+    """"1 point", "18 points"."""
+    return f"{number(value)} point{'' if value == 1 else 's'}"
+
+
+def withheld_text(item: Withheld) -> str:
+    """The one line a check hidden from students gets: "hidden until the due date: 18
+    points"; nothing of its result."""
+    return f"{HIDDEN_WORDS[item.visibility]}: {points_of(item.max_points)}"
 
 
 def points(result: CheckResult) -> str:

@@ -3,18 +3,20 @@
 `grade` prints these when GITHUB_ACTIONS is set; GitHub shows them on the run's summary
 page and on the commit. A failed check or a grader error is an `::error`; a partly
 passed or inconclusive one a `::warning`. Skipped checks are left out: the check they
-depend on already has its annotation.
+depend on already has its annotation. So are checks hidden from students: a student's CI
+gets the student's view (results.student_view).
 """
 
 from __future__ import annotations
 
-from ..results import CheckResult, GradeReport, Status
+from ..results import CheckResult, GradeReport, Status, student_view
 
 LEVELS = {Status.FAIL: "error", Status.ERROR: "error", Status.PARTIAL: "warning",
           Status.INCONCLUSIVE: "warning"}
 
 
 def annotations(report: GradeReport) -> str:
+    report = student_view(report)
     lines = [_annotation(LEVELS[c.status], c) for c in report.checks if c.status in LEVELS]
     return "".join(line + "\n" for line in lines)
 

@@ -11,6 +11,15 @@ does not document ("Output String Formatting" in the specifications); so a progr
 output quoted in it (`File "<stdin>"`, `vector<int>`) would be read as tags, and the
 report page (`--html`: inline SVG and a style element, neither documented as allowed) is
 not carried there.
+
+Each test carries its check's `visibility`, so Gradescope shows it to the student when
+the assignment says (a hidden test never, after_due_date / after_published once those
+have passed) and the instructor always. The top-level output, which every student sees,
+is the terminal's conclusion, the student's view (results.student_view): no hidden
+check's verdict in it. The
+top-level score is the whole score, hidden checks' points included: Gradescope's grade,
+which it shows students as the tests' visibility allows; extra_data (stored, not shown
+to students) is the instructor's, as the JSON report is.
 """
 
 from __future__ import annotations
@@ -53,5 +62,5 @@ def _test(number: int, result: CheckResult) -> dict:
         "status": "passed" if result.status is Status.PASS else "failed",
         "output": feedback_text(result),
         "tags": list(result.concepts),
-        "visibility": "visible",
+        "visibility": str(result.visibility),
     }

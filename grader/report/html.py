@@ -6,25 +6,22 @@ evidence (grader/report/pictures/); then the table of checks and, for each check
 not pass, its details and next step, as the terminal report gives them. Every text from
 the result model (and so from a student's program: output, paths, ids) is escaped.
 
-Hidden checks: a check whose `visibility` is "hidden", or "after_due_date" or
-"after_published" while grades are not published, keeps its id and title on the page;
-its verdict, points, evidence, summary, details and hint (and the pictures drawn from its
-evidence) are left out, and the score counts only the checks shown.
+It is the student's view (results.student_view): a check whose `visibility` is "hidden",
+or "after_due_date" or "after_published" while grades are not published, keeps its id,
+title and points at stake on the page; its verdict, evidence, summary, details and hint
+(and the pictures drawn from its evidence) are left out, and the score counts only the
+checks shown.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..concepts import BY_ID
-from ..results import CheckResult, ConceptStatus, GradeReport, Status
-from .common import GRADER_ERROR_NOTE, number, points, total_parts
+from ..results import CheckResult, ConceptStatus, GradeReport, Status, Withheld, student_view
+from .common import GRADER_ERROR_NOTE, number, points, total_parts, withheld_text
 from .pictures import Picture, pictures
 from .pictures.svg import clean
 from .terminal import header
 
-HIDDEN = "hidden"
-UNTIL_PUBLISHED = ("after_due_date", "after_published")
 STATUS_WORDS = {Status.PASS: "pass", Status.PARTIAL: "partial", Status.FAIL: "fail",
                 Status.ERROR: "grader error", Status.INCONCLUSIVE: "inconclusive",
                 Status.SKIPPED: "skipped"}
@@ -79,20 +76,12 @@ details.detail { margin: .3rem 0; } details.detail summary { cursor: pointer; }
 """
 
 
-def is_hidden(result: CheckResult, published: bool = False) -> bool:
-    """Whether a student may not see this check's result yet (Gradescope's visibility
-    words: hidden never, after_due_date / after_published once grades are published)."""
-    visibility = getattr(result, "visibility", "visible")
-    return visibility == HIDDEN or (visibility in UNTIL_PUBLISHED and not published)
-
-
 def render(report: GradeReport, *, published: bool = False) -> str:
     """The whole page. `published`: grades are published, so checks visible only after
-    publication are shown too."""
-    hidden = {c.id for c in report.checks if is_hidden(c, published)}
-    shown = replace(report, checks=tuple(c for c in report.checks if c.id not in hidden))
-    drawn = pictures(report, lambda result: result.id in hidden)
-    body = [_head(shown, len(hidden))]
+    the due date or after publication are shown too."""
+    shown = student_view(report, published)
+    drawn = pictures(shown)
+    body = [_head(shown)]
     placed: dict[str, str] = {}  # picture key -> the concept it is drawn under
     ids = [item.id for item in shown.catalogue]
     for item in shown.concepts:
@@ -102,7 +91,7 @@ def render(report: GradeReport, *, published: bool = False) -> str:
     if loose:
         body.append('<section class="idea"><h2>More pictures</h2>'
                     + "".join(_figure(shown, p) for p in loose) + "</section>")
-    body.append(_table(report, hidden))
+    body.append(_table(shown))
     body.append(_details(shown))
     body.append(f'<p class="total">{clean(" · ".join(total_parts(shown)))}</p>')
     title = f"{report.assignment}: {number(shown.score)}/{number(shown.max_score)}"
@@ -121,14 +110,15 @@ def _page(title: str, body: str) -> str:
             + body + "\n</body>\n</html>\n")
 
 
-def _head(report: GradeReport, hidden: int) -> str:
+def _head(report: GradeReport) -> str:
     score = f"{number(report.score)}/{number(report.max_score)}"
     where = header(report.assignment, report.submission, report.backend)
     parts = [f"<h1>{clean(report.assignment)}: {clean(score)}</h1>",
              f'<p class="muted">{clean(where)}</p>']
+    hidden = len(report.withheld)
     if hidden:
         parts.append(f'<p class="notice">{hidden} check{"s are" if hidden > 1 else " is"} '
-                     "hidden until grades are published: not in this score.</p>")
+                     "hidden: not in this score.</p>")
     parts += [f'<p class="notice">{clean(notice)}</p>' for notice in report.notices]
     for build in report.builds:
         if not build.ok:
@@ -213,16 +203,9 @@ def _anchor(result: CheckResult) -> str:
     return f"{'detail' if _explained(result) else 'check'}-{clean(result.id)}"
 
 
-def _table(report: GradeReport, hidden: set[str]) -> str:
+def _table(report: GradeReport) -> str:
     rows = []
     for result in report.checks:
-        if result.id in hidden:
-            rows.append(f'<tr id="check-{clean(result.id)}"><td>'
-                        '<span class="badge s-hidden">hidden</span></td>'
-                        f"<td><code>{clean(result.id)}</code><br>{clean(result.title)}</td>"
-                        '<td class="num">–</td><td></td>'
-                        "<td>shown once grades are published</td></tr>")
-            continue
         name = f"<code>{clean(result.id)}</code>"
         if _explained(result):
             name = f'<a href="#detail-{clean(result.id)}">{name}</a>'
@@ -231,9 +214,17 @@ def _table(report: GradeReport, hidden: set[str]) -> str:
                     f'<td class="num">{clean(points(result))}</td>'
                     f"<td>{clean(' '.join(result.concepts))}</td>"
                     f'<td class="what">{clean(result.summary)}</td></tr>')
+    rows += [_withheld_row(item) for item in report.withheld]
     return ('<section class="idea"><h2>All checks</h2><div class="table"><table>'
             "<tr><th>verdict</th><th>check</th><th>points</th><th>quiz</th><th>what we saw"
             "</th></tr>" + "".join(rows) + "</table></div></section>")
+
+
+def _withheld_row(item: Withheld) -> str:
+    return (f'<tr id="check-{clean(item.id)}"><td><span class="badge s-hidden">hidden</span>'
+            f"</td><td><code>{clean(item.id)}</code><br>{clean(item.title)}</td>"
+            f'<td class="num">–/{clean(number(item.max_points))}</td><td></td>'
+            f"<td>{clean(withheld_text(item))}</td></tr>")
 
 
 def _details(report: GradeReport) -> str:

@@ -8,26 +8,34 @@ checks by the idea they show. Only a passed check is a passing testcase:
     error           <error>    the grader broke: its traceback, never the student's fault
     skipped         <skipped>  a check it depends on did not pass
     inconclusive    <skipped>  message starts "inconclusive:": not shown, and not a pass
+    hidden          <skipped>  classname ASSIGNMENT.hidden, message "hidden until ...: N
+                               points": a student's CI is the student's view
+                               (results.student_view), nothing of its result
 """
 
 from __future__ import annotations
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from ..results import CheckResult, GradeReport, Status
-from .common import feedback_text, group, number, points
+from ..results import CheckResult, GradeReport, Status, Withheld, student_view
+from .common import feedback_text, group, number, points, withheld_text
+
+HIDDEN_GROUP = "hidden"
 
 
 def render(report: GradeReport) -> str:
+    report = student_view(report)
     suite = TestSuite(
         report.assignment,
-        [_testcase(report.assignment, result) for result in report.checks],
+        [*(_testcase(report.assignment, result) for result in report.checks),
+         *(_withheld(report.assignment, item) for item in report.withheld)],
         properties={
             "submission": report.submission,
             "backend": report.backend,
             "score": number(report.score),
             "max_score": number(report.max_score),
             "percent": f"{report.percent:.1f}",
+            **({"hidden_points": number(report.withheld_points)} if report.withheld else {}),
             **{f"concept.{c.id}": str(c.status) for c in report.concepts},
         },
     )
@@ -49,4 +57,11 @@ def _testcase(assignment: str, result: CheckResult) -> TestCase:
         case.add_skipped_info(f"inconclusive: {result.summary}", text)
     elif result.status is Status.SKIPPED:
         case.add_skipped_info(result.summary, text)
+    return case
+
+
+def _withheld(assignment: str, item: Withheld) -> TestCase:
+    case = TestCase(item.id, classname=f"{assignment}.{HIDDEN_GROUP}",
+                    stdout=f"{item.title}\n{withheld_text(item)}")
+    case.add_skipped_info(withheld_text(item))
     return case

@@ -3,7 +3,8 @@
 The same content as the terminal report, laid out for a Markdown viewer: the table of
 checks, then a section per quiz concept not fully shown, then the total. Text that comes
 from a student's program (verdicts, details) is escaped or fenced, so it cannot change
-the layout.
+the layout. It is the student's view (results.student_view): a hidden check is one row
+saying so, nothing of its result.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import re
 
 from ..concepts import BY_ID
 from ..inert import inert
-from ..results import CheckResult, GradeReport, Status
-from .common import GRADER_ERROR_NOTE, Section, number, points, sections, total_parts
+from ..results import CheckResult, GradeReport, Status, Withheld, student_view
+from .common import GRADER_ERROR_NOTE, Section, number, points, sections, total_parts, withheld_text
 
 ICONS = {Status.PASS: "✅", Status.PARTIAL: "🟡", Status.FAIL: "❌", Status.ERROR: "⚠️",
          Status.INCONCLUSIVE: "❔", Status.SKIPPED: "⏭️"}
@@ -21,6 +22,7 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 
 
 def render(report: GradeReport) -> str:
+    report = student_view(report)
     lines = [f"## {escape(report.assignment)}: {number(report.score)}/"
              f"{number(report.max_score)}", "",
              f"Submission `{_code(report.submission)}`, {escape(report.backend)} backend.", ""]
@@ -29,6 +31,7 @@ def render(report: GradeReport) -> str:
         lines.append("")
     lines += ["| | Check | Points | Quiz | Verdict |", "|---|---|--:|---|---|"]
     lines += [_row(result) for result in report.checks]
+    lines += [_withheld_row(item) for item in report.withheld]
     explained, shown = sections(report)
     for section in explained:
         lines += ["", *_section(report, section)]
@@ -54,6 +57,10 @@ def _row(result: CheckResult) -> str:
     label = f"{ICONS[result.status]} {result.status.upper()}"
     return (f"| {label} | `{result.id}` | {points(result)} | {' '.join(result.concepts)} | "
             f"{escape(result.summary)} |")
+
+
+def _withheld_row(item: Withheld) -> str:
+    return f"| 🔒 HIDDEN | `{item.id}` | –/{number(item.max_points)} | | {withheld_text(item)} |"
 
 
 def _section(report: GradeReport, section: Section) -> list[str]:

@@ -1,6 +1,9 @@
 """The terminal report: one line per check as it finishes, then a section per quiz
 question saying what the student's code showed, with the evidence, then the total.
 
+It is the student's view (results.student_view): a check hidden from students is one
+line saying so and the points at stake, nothing of its result.
+
 Plain text when not on a terminal (CI logs), colour when on one (unless NO_COLOR).
 """
 
@@ -13,8 +16,17 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..concepts import BY_ID, Concept
 from ..inert import inert
-from ..results import BuildResult, CheckResult, GradeReport, Status
-from .common import GRADER_ERROR_NOTE, points, sections, total_parts
+from ..results import (
+    BuildResult,
+    CheckResult,
+    GradeReport,
+    Status,
+    Withheld,
+    is_hidden,
+    student_view,
+    withhold,
+)
+from .common import GRADER_ERROR_NOTE, points, sections, total_parts, withheld_text
 
 if TYPE_CHECKING:
     from ..checks.base import Check
@@ -66,8 +78,13 @@ def check_line(result: CheckResult, style: Style) -> str:
             f"{result.summary}")
 
 
+def withheld_line(item: Withheld, style: Style) -> str:
+    return f"  {style.paint('HIDE', '2')}  {item.id:<24}{'':>7}  {'':<7} {withheld_text(item)}"
+
+
 def conclusion(report: GradeReport, style: Style) -> str:
     """The per-concept sections and the total, printed after the check lines."""
+    report = student_view(report)
     explained, shown = sections(report)
     blocks = [_section(s.title, s.status, s.checks, style,
                        report.concept(s.concept_id) if s.concept_id else None)
@@ -80,10 +97,12 @@ def conclusion(report: GradeReport, style: Style) -> str:
 def render(report: GradeReport, colour: bool = False) -> str:
     """The whole report at once (for a stored report; `grade` prints it as it goes)."""
     style = Style(colour)
+    report = student_view(report)
     lines = [header(report.assignment, report.submission, report.backend)]
     lines += [build_line(b, style) for b in report.builds]
     lines.append("")
     lines += [check_line(c, style) for c in report.checks]
+    lines += [withheld_line(item, style) for item in report.withheld]
     return "\n".join(lines) + "\n\n" + conclusion(report, style) + "\n"
 
 
@@ -155,4 +174,7 @@ class LiveTerminal:
         if self._first_check:
             self.say("")
             self._first_check = False
-        self.say(check_line(result, self.style))
+        if is_hidden(result):
+            self.say(withheld_line(withhold(result), self.style))
+        else:
+            self.say(check_line(result, self.style))

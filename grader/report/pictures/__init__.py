@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...results import CheckResult, GradeReport
+from ...results import GradeReport
 from .clients import draw_clients
 from .evidence import Absent, Seen
 from .lifecycle import draw_lifecycle, draw_restart
@@ -54,14 +54,15 @@ class Picture:
         return self.figure.key
 
 
-def pictures(report: GradeReport, hidden: Callable[[CheckResult], bool]) -> list[Picture]:
-    """The pictures this report's checks have evidence for, in the order of FIGURES. A
-    picture whose checks are not in the report at all is left out; one whose main check
-    is hidden, skipped or broken says so instead of being drawn."""
-    seen = Seen(report, hidden)
+def pictures(report: GradeReport) -> list[Picture]:
+    """The pictures a student's view of a report (results.student_view) has evidence for,
+    in the order of FIGURES. A picture whose checks are not in the report at all is left
+    out; one whose main check is hidden, skipped or broken says so instead of being
+    drawn."""
+    seen = Seen(report)
     found = []
     for figure in FIGURES:
-        if not any(seen.result(c) for c in figure.checks):
+        if not any(seen.result(c) or seen.is_hidden(c) for c in figure.checks):
             continue
         main = figure.checks[0]
         if seen.is_hidden(main):
@@ -72,10 +73,8 @@ def pictures(report: GradeReport, hidden: Callable[[CheckResult], bool]) -> list
         except Absent as missing:
             found.append(Picture(figure, absent=str(missing)))
             continue
-        hidden_parts = [c for c in figure.checks[1:] if seen.is_hidden(c)]
-        if hidden_parts:
-            notes.append(f"Not drawn: what {', '.join(hidden_parts)} found (hidden until "
-                         "grades are published).")
+        notes += [f"Not drawn: what {c} found ({seen.hidden_words(c)})."
+                  for c in figure.checks[1:] if seen.is_hidden(c)]
         found.append(Picture(figure, svg, tuple(notes)))
     return found
 

@@ -1,14 +1,14 @@
-"""How pictures read a report: the visible checks by id, and their evidence through typed
-getters that say, rather than guess, when what a picture needs is not there."""
+"""How pictures read a report (a student's view: results.student_view): the visible checks
+by id, and their evidence through typed getters that say, rather than guess, when what a
+picture needs is not there."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ...results import CheckResult, GradeReport, Status
-
-HIDDEN_NOTE = "hidden until grades are published"
+from ..common import HIDDEN_WORDS
 
 
 class Absent(Exception):
@@ -60,27 +60,31 @@ class Evidence:
 
 
 class Seen:
-    """The checks of a report as pictures may read them: hidden ones are not there."""
+    """The checks of a student's view of a report as pictures may read them: the hidden
+    ones are not there, only the note that they are hidden."""
 
-    def __init__(self, report: GradeReport, hidden: Callable[[CheckResult], bool]) -> None:
+    def __init__(self, report: GradeReport) -> None:
         self.report = report
-        self.hidden = hidden
         self.results = {r.id: r for r in report.checks}
+        self.withheld = {w.id: w for w in report.withheld}
 
     def result(self, check_id: str) -> CheckResult | None:
         return self.results.get(check_id)
 
     def is_hidden(self, check_id: str) -> bool:
-        result = self.results.get(check_id)
-        return result is not None and self.hidden(result)
+        return check_id in self.withheld
+
+    def hidden_words(self, check_id: str) -> str:
+        """"hidden until the due date" (for a check that is hidden)."""
+        return HIDDEN_WORDS[self.withheld[check_id].visibility]
 
     def why_absent(self, check_id: str) -> str:
         """Why this check gave no evidence, or "" when it did."""
+        if self.is_hidden(check_id):
+            return f"{check_id} is {self.hidden_words(check_id)}"
         result = self.results.get(check_id)
         if result is None:
             return f"{check_id} is not part of this assignment"
-        if self.hidden(result):
-            return f"{check_id} is {HIDDEN_NOTE}"
         if result.status is Status.SKIPPED:
             return f"{check_id} was {result.summary}"
         if result.status is Status.ERROR:
@@ -103,7 +107,7 @@ class Seen:
 
     def status(self, check_id: str) -> Status | None:
         result = self.results.get(check_id)
-        return None if result is None or self.hidden(result) else result.status
+        return None if result is None else result.status
 
     def port(self) -> int | None:
         """The server's port, as the checks that know it recorded it."""
