@@ -160,3 +160,132 @@ def test_without_copydetect_the_error_says_how_to_install_it(tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, "copydetect", None)
     with pytest.raises(GraderError, match=r"socket-grader\[term\]"):
         find_similar({"a": THREADS})
+
+
+# --- in the batch: `grade batch` compares the class at its end ----------------------------
+
+def _batch(submissions: Path, out: Path, assignment: Path, *extra: str) -> tuple[int, str, str]:
+    from grader.cli import main
+
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        status = main(["batch", str(submissions), "--out", str(out), "--backend", "local",
+                       "--jobs", "2", "--assignment", str(assignment), *extra])
+    finally:
+        sys.stdout, sys.stderr = saved
+    return status, stdout.getvalue(), stderr.getvalue()
+
+
+def _pairs(out: Path) -> list[tuple[str, str]]:
+    with open(out / "similarity.csv", newline="") as stream:
+        return [(row["first"], row["second"]) for row in csv.DictReader(stream)]
+
+
+def _handout_assignment(tmp_path: Path, setting: str) -> Path:
+    """A copy of the echo assignment whose handout gives the students client.py."""
+    assignment = tmp_path / "echo"
+    shutil.copytree(REFERENCE.parents[1] / "assignments" / "echo", assignment)
+    (assignment / "handout").mkdir()
+    shutil.copy(REFERENCE / "python" / "correct" / "client.py", assignment / "handout")
+    with open(assignment / "assignment.toml", "a") as plan:
+        plan.write(setting)
+    return assignment
+
+
+def test_the_batch_lists_a_copied_pair_and_not_an_unrelated_one(tmp_path):
+    """alice wrote the reference; bob copied it with other names; carol wrote her own
+    server. All three kept the handout's client.py, which the assignment names."""
+    submissions = tmp_path / "submissions"
+    shutil.copytree(REFERENCE / "python" / "correct", submissions / "alice")
+    _disguised_copy(submissions / "alice", submissions / "bob")
+    (submissions / "carol").mkdir()
+    for path in (THREADS / "server.py", REFERENCE / "python" / "correct" / "client.py"):
+        shutil.copy(path, submissions / "carol")
+    assignment = _handout_assignment(tmp_path, '\n[similarity]\nstarter = ["handout/client.py"]\n')
+    out = tmp_path / "results"
+    status, printed, errors = _batch(submissions, out, assignment)
+    assert status == 0, errors
+    assert _pairs(out) == [("alice", "bob")]
+    assert "similar submissions: 1 pair listed of 3 submissions compared" in printed
+    grades = (out / "grades.csv").read_text()
+    page = (out / "report.html").read_text()
+    assert page.count('id="similar-submissions"') == 1 and "no score depends on it" in page
+    assert 'class="side-by-side"' in page and "<h3>bob</h3>" in page
+    assert page.index("Similar submissions") < page.index("<h2>Students</h2>")
+
+    # Run again with nothing changed: the comparison is not made again.
+    status, printed, _ = _batch(submissions, out, assignment)
+    assert status == 0 and "unchanged since the last comparison" in printed
+    assert _pairs(out) == [("alice", "bob")]
+
+    # Without the starter setting, the client everyone kept makes every pair similar.
+    plan = assignment / "assignment.toml"
+    plan.write_text(plan.read_text().replace('starter = ["handout/client.py"]', ""))
+    status, printed, _ = _batch(submissions, out, assignment)
+    assert status == 0 and "3 pairs listed" in printed
+    assert sorted(_pairs(out)) == [("alice", "bob"), ("alice", "carol"), ("bob", "carol")]
+    assert (out / "grades.csv").read_text() == grades  # evidence, never a verdict
+
+
+def test_without_copydetect_the_batch_says_so_once_and_goes_on(tmp_path, monkeypatch):
+    submissions = tmp_path / "submissions"
+    (submissions / "ann").mkdir(parents=True)  # nothing to grade: quick
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "similarity.csv").write_text("first,second\nold,pair\n")  # an earlier run's
+    monkeypatch.setitem(sys.modules, "copydetect", None)
+    status, printed, errors = _batch(submissions, out, REFERENCE.parents[1] / "assignments"
+                                     / "echo")
+    assert status == 0
+    assert errors.count("copydetect is not installed") == 1
+    assert "copydetect is not installed" not in printed
+    assert "socket-grader[term]" in errors
+    assert not (out / "similarity.csv").exists()
+    assert "Not compared: copydetect is not installed" in (out / "report.html").read_text()
+    assert (out / "grades.csv").exists()
+
+
+def test_a_comparison_past_its_deadline_is_stopped_and_the_batch_goes_on(tmp_path):
+    submissions = tmp_path / "submissions"
+    (submissions / "ann").mkdir(parents=True)
+    out = tmp_path / "results"
+    status, printed, errors = _batch(submissions, out, REFERENCE.parents[1] / "assignments"
+                                     / "echo", "--similarity-timeout", "0.05")
+    assert status == 0, errors
+    assert "did not finish within 0.05 s and was stopped" in errors
+    assert not (out / "similarity.csv").exists() and not (out / "work").exists()
+    status, printed, _ = _batch(submissions, out, REFERENCE.parents[1] / "assignments"
+                                / "echo", "--no-similarity")
+    assert status == 0 and "not compared (--no-similarity)" in printed
+
+
+@pytest.mark.parametrize(("setting", "says"), [
+    ('starter = ["missing.py"]', "similarity.starter[0]: 'missing.py': no such file"),
+    ('starter = ["../echo/assignment.toml"]', "no absolute path, no '..'"),
+    ('starter = ["/etc/passwd"]', "no absolute path"),
+    ("starter = [3]", "similarity.starter[0]: expected the path of a starter file"),
+    ('starter = "handout"', "similarity.starter: expected a list"),
+    ("threshold = 0", "similarity.threshold: a share of a student's code"),
+    ("threshold = 1.5", "not 1.5"),
+    ("starter_files = []", "similarity.starter_files: unknown key"),
+])
+def test_a_bad_similarity_setting_is_a_clear_error(tmp_path, setting, says):
+    from grader.assignments import load_assignment
+    from grader.errors import InputError
+
+    assignment = _handout_assignment(tmp_path, f"\n[similarity]\n{setting}\n")
+    with pytest.raises(InputError) as caught:
+        load_assignment(str(assignment))
+    assert says in str(caught.value)
+
+
+def test_the_similarity_setting_names_files_and_folders_of_the_assignment(tmp_path):
+    from grader.assignments import load_assignment
+
+    assignment = _handout_assignment(
+        tmp_path, '\n[similarity]\nstarter = ["handout", "handout/client.py"]\nthreshold = 0.3\n')
+    settings = load_assignment(str(assignment)).similarity
+    assert settings.starter == (assignment / "handout", assignment / "handout" / "client.py")
+    assert settings.threshold == 0.3
+    assert load_assignment("echo").similarity.starter == ()

@@ -8,7 +8,10 @@
                      load_assignment("echo"), BatchOptions(backend="docker", jobs=4))
 
 Layout of the results folder: students/<id>/report.json (or error.json) and feedback,
-grades.csv, summary.json, report.html; work/ holds archives being unpacked.
+with students/<id>/history/<when>/ the results they had before being graded again;
+grades.csv, summary.json, report.html; regrade.csv (what the last run that graded
+students again changed); similarity.csv (.similarity/ keeps its report section and what
+it compared); work/ holds archives being unpacked.
 
 On a Dask cluster (`pip install 'socket-grader[cluster]'`), the gradings run on its
 workers and the results are written here all the same:

@@ -17,14 +17,17 @@ from ..inert import inert
 from ..pod import BACKENDS, choose_backend
 from .discover import MAX_BYTES, MAX_FILES
 from .progress import PlainProgress, RichProgress
-from .run import BatchOptions, run_batch
+from .run import SIMILARITY_TIMEOUT, BatchOptions, run_batch
 
 DESCRIPTION = """\
 Grade a whole class. Each subfolder, .zip or .tar.gz archive of SUBMISSIONS_DIR is one
 student (the name without extension is the student's id). Writes per student
 students/<id>/report.json and feedback, and for the class grades.csv, summary.json and
 report.html into RESULTS_DIR. Running it again skips students already complete
-(--force grades everyone again), so an interrupted batch is finished by running it again.
+(--force grades everyone again, --only some of them), so an interrupted batch is finished
+by running it again. A student graded again keeps the earlier result in
+students/<id>/history/; regrade.csv and report.html say whose grade changed. At the end
+the submissions are compared for similar code (similarity.csv; needs copydetect).
 With --cluster, the gradings run on the workers of a Dask cluster (`grade worker` on each
 machine); the results are written here all the same."""
 
@@ -59,6 +62,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="grade every student again, even those already complete")
     parser.add_argument("--retry-errors", action="store_true",
                         help="grade again the students whose result is an error")
+    parser.add_argument("--only", action="append", metavar="STUDENT,...",
+                        help="grade again these students (ids separated by commas; the "
+                        "option may be repeated) and no one else: a grade inquiry")
+    parser.add_argument("--similarity-timeout", type=float, default=SIMILARITY_TIMEOUT,
+                        metavar="SECONDS", help="stop comparing the submissions for similar "
+                        "code after this long (default: %(default)g)")
+    parser.add_argument("--no-similarity", action="store_true",
+                        help="do not compare the submissions (an earlier similarity.csv is "
+                        "left as it was)")
     parser.add_argument("--student-timeout", type=float, metavar="SECONDS",
                         help="stop one student's grading after this long (default: the "
                         "assignment's limits added up)")
@@ -83,8 +95,19 @@ def _default_jobs() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
+def _only(values: list[str] | None) -> tuple[str, ...]:
+    names = [name.strip() for value in values or () for name in value.split(",")]
+    if values is not None and not any(names):
+        raise GraderError("--only: name at least one student")
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
 def run_batch_command(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
+    only = _only(args.only)
+    if args.similarity_timeout <= 0:
+        raise GraderError("--similarity-timeout: a number of seconds above 0 (to skip the "
+                          "comparison: --no-similarity)")
     assignment = load_assignment(args.assignment)
     if args.clients:
         assignment = assignment.with_params("server-concurrency", clients=args.clients)
@@ -106,7 +129,9 @@ def run_batch_command(argv: Sequence[str]) -> int:
                            image=image,
                            force=args.force, retry_errors=args.retry_errors,
                            student_timeout=args.student_timeout,
-                           max_bytes=int(args.max_size * 2**20), max_files=args.max_files)
+                           max_bytes=int(args.max_size * 2**20), max_files=args.max_files,
+                           only=only, similarity_timeout=None if args.no_similarity
+                           else args.similarity_timeout)
     if sys.stdout.isatty():
         from rich.console import Console
 
@@ -134,4 +159,13 @@ def run_batch_command(argv: Sequence[str]) -> int:
           f"errors, {counts['pending']} pending; {len(batch.graded)} graded in this run "
           f"({batch.seconds:.1f} s){ignored}\n"
           f"gradebook: {args.out / 'grades.csv'}\nclass report: {args.out / 'report.html'}")
+    if batch.regrade is not None:
+        print(f"regrade: {batch.regrade.describe()} ({args.out / 'regrade.csv'})")
+    if batch.similarity is not None:
+        if batch.similarity.notice:  # said once, where warnings go
+            print(f"notice: similar submissions {batch.similarity.notice}", file=sys.stderr)
+        elif batch.similarity.status == "off":
+            print(batch.similarity.describe())
+        else:
+            print(f"{batch.similarity.describe()}: {args.out / 'similarity.csv'}")
     return 0

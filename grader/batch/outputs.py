@@ -6,7 +6,8 @@
 - summary.json: counts, per quiz concept the share of students who showed it, the most
   common failing checks, the distribution of scores;
 - report.html: the same as a page that needs nothing but itself (inline SVG charts, no
-  scripts, no network), every text escaped.
+  scripts, no network), every text escaped, with the sections other steps of the batch
+  add (what a regrade changed, similar submissions) before the list of students.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import io
 import json
 import statistics
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,12 +33,23 @@ BINS = 10  # score histogram: 0-10 %, ..., 90-100 % (100 % in the last bin)
 TOP_FAILING = 10
 
 
-def write_all(results_dir: Path, assignment: Assignment, results: list[StudentResult]) -> None:
+@dataclass(frozen=True)
+class PageSection:
+    """A section another step of the batch adds to report.html: escaped HTML, and the
+    CSS it needs beside the page's own."""
+
+    html: str
+    style: str = ""
+
+
+def write_all(results_dir: Path, assignment: Assignment, results: list[StudentResult],
+              sections: Sequence[PageSection] = ()) -> None:
     summary = summarize(assignment, results)
     write_atomically(results_dir / "grades.csv", gradebook(assignment, results))
     write_atomically(results_dir / "summary.json",
                      json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    write_atomically(results_dir / "report.html", class_report(assignment, summary, results))
+    write_atomically(results_dir / "report.html",
+                     class_report(assignment, summary, results, sections))
 
 
 def check_ids(assignment: Assignment, results: list[StudentResult]) -> list[str]:
@@ -154,7 +168,8 @@ td.num, th.num { text-align: right; }
 """
 
 
-def class_report(assignment: Assignment, summary: dict, results: list[StudentResult]) -> str:
+def class_report(assignment: Assignment, summary: dict, results: list[StudentResult],
+                 sections: Sequence[PageSection] = ()) -> str:
     e = _shown
     counts = summary["counts"]
     scores = summary["scores"]
@@ -171,13 +186,15 @@ def class_report(assignment: Assignment, summary: dict, results: list[StudentRes
                      f"</tr>{failing}</table>" if failing
                      else '<p class="muted">No check failed.</p>')
     rows = "".join(_student_row(result) for result in results)
+    styles = "".join(dict.fromkeys(section.style for section in sections))
+    added = "".join(section.html for section in sections)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(assignment.title)}: class report</title>
-<style>{_STYLE}</style>
+<style>{_STYLE}{styles}</style>
 </head>
 <body>
 <h1>{e(assignment.title)}</h1>
@@ -190,7 +207,7 @@ of the ports quiz the class's code has shown.</p>
 </div>
 <h2>Most common failing checks</h2>
 {failing_table}
-<h2>Students</h2>
+{added}<h2>Students</h2>
 <table>
 <tr><th>student</th><th>status</th><th class="num">score</th><th>feedback / reason</th></tr>
 {rows}

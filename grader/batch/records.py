@@ -5,13 +5,21 @@ A student is complete when `report.json` (the GradeReport as `to_json` gives it)
 last, after the feedback files (`feedback.md`, and `feedback.html`, the report as a page
 with its pictures), each through a temporary file in the same folder and `os.replace`, so
 a batch killed at any moment leaves either a complete result or none.
+
+A result is never overwritten: when a student is graded again (`--force`, `--only`), the
+complete result they had is first copied into students/<id>/history/<when>/ (its marker
+and feedback as they were), <when> being the time that result was written (UTC, to the
+microsecond), so the folders sort in the order the results were made and keeping the
+same result twice (a batch killed between keeping and replacing) keeps it once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +33,7 @@ PARTIAL_PREFIX = ".partial-"
 
 FEEDBACK = "feedback.md"
 FEEDBACK_PAGE = "feedback.html"
+HISTORY = "history"
 
 
 REASON_LIMIT = 500  # characters of a reason kept: it may quote what a student chose
@@ -85,7 +94,11 @@ def student_folder(results_dir: Path, student: str) -> Path:
 
 def load_result(results_dir: Path, student: str) -> StudentResult | None:
     """The complete result stored for `student`, or None."""
-    folder = student_folder(results_dir, student)
+    return read_result(student_folder(results_dir, student), student)
+
+
+def read_result(folder: Path, student: str) -> StudentResult | None:
+    """The complete result in `folder` (a student's, or one of its history), or None."""
     try:
         if (folder / REPORT).exists():
             data = json.loads((folder / REPORT).read_text(encoding="utf-8"))
@@ -106,9 +119,11 @@ def stored_students(results_dir: Path) -> list[str]:
 
 
 def save_result(results_dir: Path, result: StudentResult) -> None:
-    """Write the feedback, then the marker (report.json or error.json) last."""
+    """Keep the student's previous result in their history, then write the feedback, and
+    the marker (report.json or error.json) last."""
     folder = student_folder(results_dir, result.student)
     folder.mkdir(parents=True, exist_ok=True)
+    keep_previous(folder)
     # An older marker goes first: a kill between here and the new marker leaves the
     # student incomplete (graded again next run), never with two answers.
     for name in (REPORT, ERROR):
@@ -127,6 +142,63 @@ def save_result(results_dir: Path, result: StudentResult) -> None:
         write_atomically(folder / ERROR, json.dumps(
             {"student": result.student, "status": "error", "reason": result.error,
              "details": result.details}, indent=2, ensure_ascii=False) + "\n")
+
+
+def keep_previous(folder: Path) -> Path | None:
+    """Copy the complete result in a student's `folder` (marker and feedback) into its
+    history; the history entry, or None when there was no complete result."""
+    marker = next((folder / n for n in (REPORT, ERROR) if (folder / n).is_file()), None)
+    if marker is None:
+        return None
+    stamp = _stamp(marker.stat().st_mtime_ns)
+    target, number = folder / HISTORY / stamp, 1
+    while target.exists():
+        if _same_file(target / marker.name, marker):
+            return target  # kept already, by a batch killed before it replaced the result
+        number += 1  # another result written within the clock's granularity
+        target = folder / HISTORY / f"{stamp}-{number}"
+    partial = target.with_name(f"{PARTIAL_PREFIX}{target.name}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name in (FEEDBACK, FEEDBACK_PAGE, marker.name):
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, partial / name)
+    os.replace(partial, target)  # the entry appears whole or not at all
+    return target
+
+
+def _same_file(kept: Path, marker: Path) -> bool:
+    try:
+        return kept.read_bytes() == marker.read_bytes()
+    except OSError:
+        return False
+
+
+def _stamp(mtime_ns: int) -> str:
+    seconds, nanoseconds = divmod(mtime_ns, 1_000_000_000)
+    return (time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds))
+            + f".{nanoseconds // 1000:06d}Z")
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A result a student had before being graded again."""
+
+    written: str  # when, as its history folder is named: 20250301T101500.123456Z (UTC)
+    result: StudentResult
+
+
+def load_history(results_dir: Path, student: str) -> list[Earlier]:
+    """The student's earlier results, oldest first."""
+    history = student_folder(results_dir, student) / HISTORY
+    if not history.is_dir():
+        return []
+    kept = []
+    for entry in sorted(history.iterdir()):
+        result = read_result(entry, student)
+        if result is not None and not entry.name.startswith(PARTIAL_PREFIX):
+            kept.append(Earlier(entry.name, result))
+    return kept
 
 
 def feedback(report: GradeReport) -> str:
@@ -158,5 +230,7 @@ def remove_partials(results_dir: Path) -> None:
     """Temporary files a killed batch left behind."""
     for path in (results_dir / "students").glob(f"*/{PARTIAL_PREFIX}*"):
         path.unlink(missing_ok=True)
+    for path in (results_dir / "students").glob(f"*/{HISTORY}/{PARTIAL_PREFIX}*"):
+        shutil.rmtree(path, ignore_errors=True)
     for path in results_dir.glob(f"{PARTIAL_PREFIX}*"):
         path.unlink(missing_ok=True)

@@ -1,7 +1,10 @@
 """The batch scheduler: N gradings at once, each in its own worker process and pod.
 
-Students whose result is already complete are skipped (unless forced), so a batch that
-was interrupted, even by SIGKILL, is finished by running it again. One student's
+Students whose result is already complete are skipped (unless forced, or named in
+`only`), so a batch that was interrupted, even by SIGKILL, is finished by running it
+again. A student graded again keeps the earlier result in their history, and the run
+says what changed (grader.batch.regrade). At the end, the class's submissions are
+compared for similar code (grader.batch.similar), under a deadline of its own. One student's
 problem (an archive we refuse, no server, a grading that hangs or crashes) becomes that
 student's error record; it never stops the batch.
 """
@@ -29,14 +32,18 @@ from ..loading.assignment import Assignment
 from ..pod.reaping import kill_tree
 from ..results import GradeReport
 from . import outputs, records
-from .discover import MAX_BYTES, MAX_FILES, StudentEntry, discover
+from .discover import MAX_BYTES, MAX_FILES, Discovery, StudentEntry, discover
 from .payload import plan_overrides
 from .records import StudentResult
+from .regrade import REGRADE_CSV, REGRADE_STYLE, Regrade, compare, regrade_csv, regrade_section
+from .similar import SimilarityStep, compare_class
 
 GRADER_ROOT = Path(__file__).resolve().parents[2]
 STDOUT_CAP = 64 * 1024 * 1024
 STDERR_CAP = 64 * 1024
 ABORT_WAIT = 40.0  # a cancelled worker's own teardown budget is 30 s
+SIMILARITY_TIMEOUT = 600.0
+NAMES_LISTED = 8  # students named in an error before "..."
 
 
 class BatchProgress(Protocol):
@@ -76,6 +83,8 @@ class BatchOptions:
     student_timeout: float | None = None  # None: from the assignment's limits
     max_bytes: int = MAX_BYTES
     max_files: int = MAX_FILES
+    only: tuple[str, ...] = ()  # grade these students again, and no one else
+    similarity_timeout: float | None = SIMILARITY_TIMEOUT  # None: do not compare
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,8 @@ class BatchRun:
     skipped: list[str] = field(default_factory=list)  # complete before this run
     ignored: tuple[str, ...] = ()
     seconds: float = 0.0
+    regrade: Regrade | None = None  # when it graded again students who had a result
+    similarity: SimilarityStep | None = None
 
 
 @dataclass(frozen=True)
@@ -156,9 +167,12 @@ def student_deadline(assignment: Assignment) -> float:
 async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment,
                     options: BatchOptions, progress: BatchProgress | None = None,
                     site: GradingSite | None = None) -> BatchRun:
-    """Grade every student in `submissions` that has no complete result in `results_dir`,
-    then write the gradebook, summary and class report from all complete results.
-    Gradings run where `site` says (default: worker processes on this machine)."""
+    """Grade every student in `submissions` that has no complete result in `results_dir`
+    (or those `options` says), then compare the class's submissions for similarity, and
+    write the gradebook, summary and class report from all complete results, with what
+    changed for the students graded again. Gradings run where `site` says (default:
+    worker processes on this machine). Raises GraderError when `options.only` names a
+    student with no submission."""
     progress = progress or _Silent()
     site = site or LocalSite(options.jobs)
     started = time.monotonic()
@@ -166,17 +180,24 @@ async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment
     with _exclusive(results_dir):
         records.remove_partials(results_dir)
         found = discover(submissions)
+        _check_only(options.only, found, submissions)
         to_grade, skipped = [], []
+        before: dict[str, StudentResult] = {}  # what the students graded again had
         for entry in found.students:
             previous = records.load_result(results_dir, entry.student)
-            if previous is None or options.force or (options.retry_errors
-                                                     and previous.status == "error"):
+            if _to_grade(entry.student, previous, options):
                 to_grade.append(entry)
+                if previous is not None:
+                    before[entry.student] = previous
             else:
                 skipped.append(entry.student)
         batch = BatchRun([], skipped=skipped, ignored=found.ignored)
         for student, paths in found.duplicates.items():
-            if options.force or records.load_result(results_dir, student) is None:
+            previous = records.load_result(results_dir, student)
+            if (student in options.only if options.only
+                    else options.force or previous is None):
+                if previous is not None:
+                    before[student] = previous
                 names = ", ".join(p.name for p in paths)
                 records.save_result(results_dir, StudentResult(
                     student, error=f"more than one submission ({names}): keep one"))
@@ -192,11 +213,44 @@ async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment
                           | set(records.stored_students(results_dir)))
         batch.results = [records.load_result(results_dir, s) or StudentResult(s, pending=True)
                          for s in students]
-        outputs.write_all(results_dir, assignment, batch.results)
+        batch.similarity = await compare_class(found, results_dir, assignment,
+                                               options.similarity_timeout,
+                                               options.max_bytes, options.max_files)
+        sections = []
+        if before:
+            first_time = tuple(e.student for e in to_grade if e.student not in before)
+            batch.regrade = compare(before, {r.student: r for r in batch.results},
+                                    first_time)
+            records.write_atomically(results_dir / REGRADE_CSV, regrade_csv(batch.regrade))
+            sections.append(outputs.PageSection(regrade_section(batch.regrade),
+                                                REGRADE_STYLE))
+        if batch.similarity.section is not None:
+            sections.append(batch.similarity.section)
+        outputs.write_all(results_dir, assignment, batch.results, sections)
         with contextlib.suppress(OSError):
             (results_dir / "work").rmdir()  # only when empty
     batch.seconds = time.monotonic() - started
     return batch
+
+
+def _check_only(only: tuple[str, ...], found: Discovery, submissions: Path) -> None:
+    """Every student `only` names must have a submission: a misspelt name is an error,
+    not a regrade of nobody."""
+    known = {e.student for e in found.students} | set(found.duplicates)
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        listed = ", ".join(sorted(known)[:NAMES_LISTED]) + (
+            ", ..." if len(known) > NAMES_LISTED else "")
+        raise GraderError(f"no submission in {submissions} for "
+                          f"{', '.join(repr(name) for name in unknown)} (students: "
+                          f"{listed or 'none'})")
+
+
+def _to_grade(student: str, previous: StudentResult | None, options: BatchOptions) -> bool:
+    if options.only:
+        return student in options.only
+    return previous is None or options.force or (options.retry_errors
+                                                 and previous.status == "error")
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """Reading an assignment's plan, assignment.toml: its roles and how a submission's
 programs are found, its protocol, which checks run in which order with which points,
-parameters and visibility to students, its limits and its pod.
+parameters and visibility to students, its limits and its pod, and how a batch compares
+submissions for similarity.
 
 The reader is handed what a plan may name (`Known`: the checks, concepts and protocols
 of the grader and of the assignment's own folder) and names the file and the key of
@@ -85,6 +86,15 @@ class DockerSettings:
 
 
 @dataclass(frozen=True)
+class SimilaritySettings:
+    """[similarity]: the handout's starter code, whose passages make no pair similar
+    (files or folders of the assignment folder), and the share that lists a pair."""
+
+    starter: tuple[Path, ...] = ()
+    threshold: float = 0.5
+
+
+@dataclass(frozen=True)
 class Known:
     """What a plan may name."""
 
@@ -104,6 +114,7 @@ class Assignment:
     concepts: tuple[Concept, ...]  # those its checks show, in catalogue order
     limits: Limits = field(default_factory=Limits)
     docker: DockerSettings = field(default_factory=DockerSettings)
+    similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
 
     @property
     def handout(self) -> Path:
@@ -130,11 +141,12 @@ def read_assignment(path: Path, known: Known) -> Assignment:
     limits = _read_dataclass(top.table("limits"), Limits)
     docker = _read_dataclass(top.table("docker"), DockerSettings)
     checks = _read_checks(top.table("checks", required=True), known, roles)
+    similarity = _read_similarity(top.table("similarity"), path.parent)
     top.finish()
     used = {concept for planned in checks for concept in planned.check.concepts}
     concepts = tuple(item for item in known.concepts.values() if item.id in used)
     return Assignment(name, title, path.parent, roles, checks,
-                      known.protocols[protocol_name], concepts, limits, docker)
+                      known.protocols[protocol_name], concepts, limits, docker, similarity)
 
 
 def _read_roles(table: Table) -> dict[str, Role]:
@@ -177,6 +189,32 @@ def _read_dataclass(table: Table | None, kind: type) -> Any:
             values[name] = type(default)(value)
     table.finish()
     return kind(**values)
+
+
+def _read_similarity(table: Table | None, folder: Path) -> SimilaritySettings:
+    if table is None:
+        return SimilaritySettings()
+    starter = []
+    for index, item in enumerate(table.get("starter", list, default=[])):
+        key = f"starter[{index}]"
+        if not isinstance(item, str) or not item.strip():
+            raise table.error(key, f"expected the path of a starter file or folder, relative "
+                                   f"to the assignment folder, got {item!r}")
+        relative = Path(item)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise table.error(key, f"{item!r}: name a file or folder inside the assignment "
+                                   "folder, relative to it (no absolute path, no '..')")
+        path = folder / relative
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            raise table.error(key, f"{item!r}: no such file or folder in {folder} (links "
+                                   "are not followed)")
+        starter.append(path)
+    threshold = table.get("threshold", float, default=SimilaritySettings.threshold)
+    if not 0 < threshold <= 1:
+        raise table.error("threshold", f"a share of a student's code, above 0 and at most "
+                                       f"1 (0.5: half of it), not {threshold!r}")
+    table.finish()
+    return SimilaritySettings(tuple(starter), float(threshold))
 
 
 def _read_checks(table: Table, known: Known, roles: Mapping[str, Role],

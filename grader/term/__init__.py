@@ -6,7 +6,8 @@ batch left (the results folder, the submission folders).
 A room of its own rather than part of grader/batch: the batch grades, while these read
 what it left afterwards, know about LMSs and rosters, and one of them needs an optional
 dependency (copydetect, `pip install socket-grader[term]`), imported only when used, so
-neither `grade` nor the batch ever loads it.
+neither `grade` nor the batch's own process ever loads it: the batch compares a class in
+a process of its own (similarity_job.py).
 
     from grader.term import load_roster, export_gradebook, find_similar
 """
