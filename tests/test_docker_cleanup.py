@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from grader.cli import main
-from grader.pod.docker import LABEL, OWNER_LABEL, RUN_LABEL
+from grader.pod.engine import LABEL, OWNER_LABEL, RUN_LABEL
 
 from .conftest import engine_backend_or_skip, engine_params
 
@@ -48,7 +48,7 @@ def test_cleanup_tolerates_containers_that_vanish_while_it_works():
     container, and one already gone is simply passed over."""
     from docker.errors import NotFound
 
-    from grader.pod.docker import remove_leftovers
+    from grader.pod.engine import remove_leftovers
 
     class Vanished:
         def __init__(self) -> None:

@@ -23,7 +23,7 @@ import trio
 
 from grader import grade, load_assignment, load_submission
 from grader.cli import main
-from grader.pod.docker import OWNER_LABEL
+from grader.pod.engine import OWNER_LABEL
 
 from .conftest import (
     REPO,

@@ -67,7 +67,7 @@ def choose_backend(name: str, assignment: Assignment, image: str | None = None,
             return backend, (f"{'; '.join(reasons)}: grading with {backend.describe()}"
                              if reasons else None)
         reasons.append(reason)
-    from .docker import IMAGE_HELP
+    from .engine import IMAGE_HELP
 
     advice = f" ({IMAGE_HELP})" if any("image" in r for r in reasons) else ""
     return (LocalBackend(assignment.limits.output_cap),

@@ -1,8 +1,9 @@
 """The Podman backend: the Docker backend's pods, on Podman's Docker-compatible service.
 
 `podman system service` serves the Docker API, so the pod recipe is the same one (see
-docker.py): a pause container owning the network namespace, joined containers, a tmpfs
-volume at /submission, the port 443 sysctl. What differs is said here and only here.
+docker.py and container_recipe.py): a pause container owning the network namespace,
+joined containers, a tmpfs volume at /submission, the port 443 sysctl. What differs is
+said here and only here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import docker
 from docker.types import Ulimit
 from docker.utils import parse_bytes
 
-from .docker import DockerBackend, DockerPod, DockerProgram, Engine, Size
+from .container_recipe import Size
+from .docker import DockerBackend, DockerPod, DockerProgram
+from .engine import Engine
 
 
 class PodmanProgram(DockerProgram):

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import trio
 
+from .reaping import process_files, stat_fields
+
 RUN_MARKER = "SOCKET_GRADER_RUN"
 
 
@@ -123,26 +125,15 @@ class HostProcess:
         return self.stdout.value(), self.stderr.value()
 
     def group_pids(self) -> list[int]:
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # Fields after the ')' that ends the command name: state, ppid, pgrp, ...
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[2]) == self.process.pid:
-                pids.append(int(entry.name))
-        return pids
+        return [pid for pid, stat in process_files("stat")
+                if int(stat_fields(stat)[2]) == self.process.pid]
 
     def live_group_pids(self) -> list[int]:
         """The group's processes that have not ended (zombies left out)."""
         live = []
         for pid in self.group_pids():
             try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                state = stat_fields(Path(f"/proc/{pid}/stat").read_text())[0]
             except (OSError, IndexError):
                 continue
             if state not in ("Z", "X"):

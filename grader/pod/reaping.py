@@ -14,6 +14,7 @@ import ctypes
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -28,18 +29,35 @@ def become_subreaper() -> bool:
         return False
 
 
-def _parents() -> dict[int, int]:
-    """pid -> parent pid of every live (not zombie) process."""
-    parents = {}
+def process_files(name: str) -> Iterator[tuple[int, str]]:
+    """Each process's pid and the text of its /proc/<pid>/<name>, where it could be read
+    (a process may end meanwhile, or not be ours to read)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            text = (entry / name).read_text()
+        except OSError:
+            continue
+        yield int(entry.name), text
+
+
+def stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc/<pid>/stat after the ')' that ends the command name:
+    state, ppid, pgrp, ..."""
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every live (not zombie) process."""
+    parents = {}
+    for pid, stat in process_files("stat"):
+        try:
+            fields = stat_fields(stat)
+        except IndexError:
             continue
         if fields[0] != "Z":
-            parents[int(entry.name)] = int(fields[1])
+            parents[pid] = int(fields[1])
     return parents
 
 
@@ -124,17 +142,11 @@ def kill_adopted(exclude: set[int]) -> list[int]:
 def processes_of(uid: int) -> list[int]:
     """Every live process running as `uid`."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
+    for pid, status in process_files("status"):
         uids = next((line.split()[1:] for line in status.splitlines()
                      if line.startswith("Uid:")), [])
         if str(uid) in uids and "State:\tZ" not in status:
-            found.append(int(entry.name))
+            found.append(pid)
     return found
 
 
