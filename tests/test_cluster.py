@@ -27,7 +27,7 @@ from grader.cli import main
 
 from .cluster_helpers import Cluster, children, running_cluster
 from .conftest import REPO, compose_reference
-from .test_batch import _captured, _mark, _rows, _stamps, _wait_for_no_marked, _zip
+from .test_batch import _captured, _class, _mark, _rows, _stamps, _wait_for_no_marked
 
 if os.environ.get("CI", "").lower() != "true":
     pytest.importorskip("distributed", reason="Dask distributed is not installed "
@@ -40,20 +40,6 @@ pytestmark = pytest.mark.slow
 def cluster(tmp_path_factory):
     with running_cluster(tmp_path_factory.mktemp("cluster"), ["w1", "w2"]) as started:
         yield started
-
-
-def _class(folder: Path) -> Path:
-    """alice: correct; bob: iterative server; carol: no server; dave: a zip of a folder
-    holding a server without SO_REUSEADDR; eve: a zip that tries to escape."""
-    folder.mkdir()
-    compose_reference(folder / "alice", "python")
-    compose_reference(folder / "bob", "python", "iterative-server")
-    (folder / "carol").mkdir()
-    (folder / "carol" / "notes.txt").write_text("no server yet")
-    dave = compose_reference(folder.parent / "dave-src", "python", "no-reuseaddr-server")
-    _zip(folder / "dave.zip", {f"dave/{p.name}": p.read_bytes() for p in dave.iterdir()})
-    _zip(folder / "eve.zip", {"../evil.py": b"x"})
-    return folder
 
 
 def test_a_cluster_batch_grades_like_the_local_batch(cluster, tmp_path):

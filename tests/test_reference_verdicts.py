@@ -206,4 +206,6 @@ def test_verdicts_hold_when_graded_two_at_a_time(tmp_path, backend):
 
     for report, kind in zip(trio.run(grade_all), kinds, strict=True):
         not_passed = {c.id: str(c.status) for c in report.checks if c.status is not Status.PASS}
-        assert not_passed == EXPECTED[kind], (kind, [(c.id, c.summary) for c in report.checks])
+        assert not_passed == EXPECTED[kind], (kind, [(c.id, c.summary, c.details)
+                                                     for c in report.checks
+                                                     if c.status is not Status.PASS])
