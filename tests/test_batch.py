@@ -48,6 +48,25 @@ def _zip(path: Path, entries: dict[str, bytes], links: dict[str, str] | None = N
             zipped.writestr(info, target)
     return path
 
+def _sigkill_after_first_report(command: list[str], out: Path, timeout: float) -> None:
+    """Run the batch `command` and SIGKILL it once a first student's report is written."""
+    batch = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while (time.monotonic() < deadline and batch.poll() is None
+               and not list(out.glob("students/*/report.json"))):
+            time.sleep(0.05)
+        assert list(out.glob("students/*/report.json")), f"no report within {timeout} s"
+        assert batch.poll() is None, "the batch ended before it could be killed"
+        batch.send_signal(signal.SIGKILL)
+        batch.wait(10)
+    finally:
+        if batch.poll() is None:
+            batch.kill()
+            batch.wait()
+
+
 
 def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
     with tarfile.open(path, "w:gz") as tarred:
@@ -444,21 +463,7 @@ def test_sigkill_mid_batch_then_rerun_finishes_without_loss_or_double_grading(
     out = tmp_path / "out"
     command = [sys.executable, "-m", "grader", "batch", str(submissions), "--out", str(out),
                "--backend", "local", "--jobs", "2"]
-    batch = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and batch.poll() is None:
-            done = list(out.glob("students/*/report.json"))
-            if done:
-                break
-            time.sleep(0.05)
-        assert batch.poll() is None, "the batch ended before it could be killed"
-        batch.send_signal(signal.SIGKILL)
-        batch.wait(10)
-    finally:
-        if batch.poll() is None:
-            batch.kill()
+    _sigkill_after_first_report(command, out, 120)
     complete = {p.parent.name for p in out.glob("students/*/*.json")}
     assert 0 < len(complete) < len(students) + 1, complete
     stamps = _stamps(out)

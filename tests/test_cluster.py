@@ -27,7 +27,15 @@ from grader.cli import main
 
 from .cluster_helpers import Cluster, children, running_cluster
 from .conftest import REPO, compose_reference
-from .test_batch import _captured, _class, _mark, _rows, _stamps, _wait_for_no_marked
+from .test_batch import (
+    _captured,
+    _class,
+    _mark,
+    _rows,
+    _sigkill_after_first_report,
+    _stamps,
+    _wait_for_no_marked,
+)
 
 if os.environ.get("CI", "").lower() != "true":
     pytest.importorskip("distributed", reason="Dask distributed is not installed "
@@ -117,18 +125,7 @@ def test_rerun_after_the_coordinator_is_sigkilled_resumes(cluster, tmp_path):
                           "iterative-server" if student == "s2" else None)
     out = tmp_path / "out"
     command = _batch_command(submissions, out, cluster)
-    batch = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-    try:
-        assert _wait(lambda: list(out.glob("students/*/report.json"))
-                     or batch.poll() is not None, 150)
-        assert batch.poll() is None, "the batch ended before it could be killed"
-        batch.send_signal(signal.SIGKILL)
-        batch.wait(10)
-    finally:
-        if batch.poll() is None:
-            batch.kill()
-            batch.wait()
+    _sigkill_after_first_report(command, out, 150)
     complete = {p.parent.name for p in out.glob("students/*/report.json")}
     stamps = _stamps(out)
     # The scheduler drops the gone client's tasks; each worker stops its grading.
