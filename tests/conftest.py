@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,31 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "podman: needs a reachable Podman service (skipped "
                                        "without one, required when CI=true)")
 REFERENCE = REPO / "reference" / "echo"  # the echo assignment's references
+
+
+def wait_for(condition: Callable[[], object], timeout: float) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds pass; one last look then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())
+
+
+def interrupt(command: list[str], cwd: Path, started: Callable[[int], object],
+              timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `command`, press Ctrl-C once `started(pid)` says the student's server runs, and
+    return what it printed; `args` is its pid (what it left carries it)."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: started(process.pid), timeout), "the server never started"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        process.kill()
+    return subprocess.CompletedProcess(process.pid, process.returncode, out, err)
 
 
 def compose_reference(target: Path, language: str, faulty: str | None = None) -> Path:

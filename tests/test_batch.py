@@ -27,7 +27,7 @@ from grader import GradeReport, Status, load_assignment
 from grader.batch import BatchOptions, UnsafeArchive, discover, run_batch, unpack
 from grader.cli import main
 
-from .conftest import REPO, compose_reference
+from .conftest import REPO, compose_reference, wait_for
 
 CHECK_IDS = [p.check.id for p in load_assignment("echo").checks]
 
@@ -52,11 +52,9 @@ def _sigkill_after_first_report(command: list[str], out: Path, timeout: float) -
     """Run the batch `command` and SIGKILL it once a first student's report is written."""
     batch = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
     try:
-        while (time.monotonic() < deadline and batch.poll() is None
-               and not list(out.glob("students/*/report.json"))):
-            time.sleep(0.05)
+        wait_for(lambda: list(out.glob("students/*/report.json")) or batch.poll() is not None,
+                 timeout)
         assert list(out.glob("students/*/report.json")), f"no report within {timeout} s"
         assert batch.poll() is None, "the batch ended before it could be killed"
         batch.send_signal(signal.SIGKILL)

@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, engine_backend_or_skip, engine_params
-
-
-def _wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from .conftest import REPO, engine_backend_or_skip, engine_params, interrupt
 
 
 def _interrupt_grading(folder: Path, backend: str, started,
                        *options: str) -> subprocess.CompletedProcess:
     """Start `grade`, wait until `started(pid)` says the student's server runs, press Ctrl-C."""
-    grading = subprocess.Popen(
-        [sys.executable, "-m", "grader", str(folder), "--backend", backend, *options],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert _wait_for(lambda: started(grading.pid), 60), "the server never started"
-        grading.send_signal(signal.SIGINT)
-        out, err = grading.communicate(timeout=60)
-    finally:
-        grading.kill()
-    # args: the grader's pid, to find what it left (its containers carry it).
-    return subprocess.CompletedProcess(grading.pid, grading.returncode, out, err)
+    return interrupt([sys.executable, "-m", "grader", str(folder), "--backend", backend,
+                      *options], REPO, started, 60)
 
 
 def test_ctrl_c_on_local_backend_leaves_no_process_or_folder(reference_submission):

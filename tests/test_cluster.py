@@ -26,7 +26,7 @@ from grader.batch.cluster_worker import SCRATCH_PARENT, remove_stale_scratch
 from grader.cli import main
 
 from .cluster_helpers import Cluster, children, running_cluster
-from .conftest import REPO, compose_reference
+from .conftest import REPO, compose_reference, wait_for
 from .test_batch import (
     _captured,
     _class,
@@ -89,7 +89,7 @@ def test_a_worker_sigkilled_mid_batch_loses_nobody_and_duplicates_nobody(tmp_pat
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             victim = cluster.workers["w1"]
-            assert _wait(lambda: children(victim.pid), 90), "w1 never got a grading"
+            assert wait_for(lambda: children(victim.pid), 90), "w1 never got a grading"
             scratch = list(SCRATCH_PARENT.glob(f"{victim.pid}-*"))
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
@@ -100,7 +100,7 @@ def test_a_worker_sigkilled_mid_batch_loses_nobody_and_duplicates_nobody(tmp_pat
                 batch.wait()
         assert batch.returncode == 0, stderr
         # The killed worker's grading saw its lifeline close: nothing of it runs.
-        assert _wait(lambda: not cluster.gradings(), 45), cluster.gradings()
+        assert wait_for(lambda: not cluster.gradings(), 45), cluster.gradings()
     finished = [line for line in stdout.splitlines() if line.startswith("[")]
     assert sorted(line.split("] ")[1].split()[0] for line in finished) == sorted(kinds)
     rows = {row["student"]: row for row in _rows(out)}
@@ -129,7 +129,7 @@ def test_rerun_after_the_coordinator_is_sigkilled_resumes(cluster, tmp_path):
     complete = {p.parent.name for p in out.glob("students/*/report.json")}
     stamps = _stamps(out)
     # The scheduler drops the gone client's tasks; each worker stops its grading.
-    assert _wait(lambda: not cluster.gradings(), 30), cluster.gradings()
+    assert wait_for(lambda: not cluster.gradings(), 30), cluster.gradings()
     rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(complete)} already complete, skipped" in rerun.stdout
@@ -198,7 +198,7 @@ def test_a_worker_that_stops_answering_does_not_hang_the_batch(cluster, tmp_path
     other = next(name for name, w in cluster.workers.items() if w is not stopped[0])
     assert run.where == other
     assert time.monotonic() - started < 120
-    assert _wait(lambda: not cluster.gradings(), 45), cluster.gradings()
+    assert wait_for(lambda: not cluster.gradings(), 45), cluster.gradings()
 
 
 @pytest.mark.docker
@@ -269,12 +269,3 @@ def test_scratch_space_of_a_dead_worker_is_removed(tmp_path):
 def _batch_command(submissions: Path, out: Path, cluster: Cluster) -> list[str]:
     return [sys.executable, "-m", "grader", "batch", str(submissions), "--out", str(out),
             "--backend", "local", "--cluster", cluster.address]
-
-
-def _wait(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return bool(condition())

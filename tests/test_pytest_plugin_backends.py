@@ -4,16 +4,14 @@ entry point (the plugin itself: test_pytest_plugin.py)."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import compose_reference, engine_backend_or_skip, engine_params
+from .conftest import compose_reference, engine_backend_or_skip, engine_params, interrupt
 from .test_pytest_plugin import (
     ECHO_CHECKS,
     assert_server_gone,
@@ -33,28 +31,11 @@ def test_correct_reference_passes_every_item_on_every_backend(tmp_path, backend)
     assert f"{len(ECHO_CHECKS)} passed" in done.stdout and "score 100/100" in done.stdout
 
 
-def _wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _interrupt(cwd: Path, started, *args: str) -> subprocess.CompletedProcess:
     """Start pytest --grade, press Ctrl-C once `started(pid)` says the server runs."""
-    session = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "grader.pytest_plugin", "-p", "no:cacheprovider",
-         "--grade", "submission", *args], cwd=cwd, env=plugin_environment(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert _wait_for(lambda: started(session.pid), 90), "the server never started"
-        session.send_signal(signal.SIGINT)
-        out, err = session.communicate(timeout=90)
-    finally:
-        session.kill()
-    return subprocess.CompletedProcess(session.pid, session.returncode, out, err)
+    return interrupt([sys.executable, "-m", "pytest", "-p", "grader.pytest_plugin", "-p",
+                      "no:cacheprovider", "--grade", "submission", *args], cwd, started, 90,
+                     env=plugin_environment())
 
 
 def test_ctrl_c_on_local_backend_leaves_no_process_or_folder(tmp_path):
