@@ -35,9 +35,10 @@ import trio
 
 from ..arguments import positive_int
 from ..errors import BackendUnavailable, InputError
+from .children import grader_environment
 from .payload import Job, stage_job
 from .records import reason
-from .run import GRADER_ROOT, BatchOptions, Graded, grade_in_worker
+from .run import BatchOptions, Graded, grade_in_worker
 
 TOPIC = "socket-grader"  # the Dask event topic: "this worker started grading that key"
 SCRATCH_PARENT = Path(tempfile.gettempdir()) / "socket-grader-cluster"
@@ -215,12 +216,9 @@ def run_worker_command(argv: Sequence[str]) -> int:
               "pip install 'socket-grader[cluster]'", file=sys.stderr)
         return 2
     command = worker_argv(args.scheduler, args.pods, args.name, args.extra)
-    environment = {
-        # Dask samples every thread's stack 100 times a second, to profile computations;
-        # a grading computes nothing here, and the CPU is the gradings'.
-        "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
-        **os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(GRADER_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    # Dask samples every thread's stack 100 times a second, to profile computations; a
+    # grading computes nothing here, and the CPU is the gradings'.
+    environment = grader_environment(DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False")
     print("grade worker: " + " ".join(command[1:]), file=sys.stderr, flush=True)
     os.execve(command[0], command, environment)  # the worker keeps this process's id
 

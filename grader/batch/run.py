@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -32,13 +31,13 @@ from ..loading.assignment import Assignment
 from ..pod.reaping import kill_tree
 from ..results import GradeReport
 from . import outputs, records
+from .children import grader_environment
 from .discover import MAX_BYTES, MAX_FILES, Discovery, StudentEntry, discover
 from .payload import plan_overrides
 from .records import StudentResult
 from .regrade import REGRADE_CSV, REGRADE_STYLE, Regrade, compare, regrade_csv, regrade_section
 from .similar import SimilarityStep, compare_class
 
-GRADER_ROOT = Path(__file__).resolve().parents[2]
 STDOUT_CAP = 64 * 1024 * 1024
 STDERR_CAP = 64 * 1024
 ABORT_WAIT = 40.0  # a cancelled worker's own teardown budget is 30 s
@@ -315,11 +314,9 @@ async def grade_in_worker(student: str, submission: Path, work: Path, assignment
     if overrides:
         argv += ["--params", json.dumps(overrides)]
     argv.append(str(submission))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(GRADER_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     process = await trio.lowlevel.open_process(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=env)
+        env=grader_environment())
     stdout, stderr = bytearray(), bytearray()
     finished = False
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -23,11 +22,11 @@ import trio
 
 from ..inert import inert
 from ..loading.assignment import Assignment
+from .children import grader_environment
 from .discover import Discovery
 from .outputs import PageSection
 from .records import write_atomically
 
-GRADER_ROOT = Path(__file__).resolve().parents[2]
 SIMILARITY_CSV = "similarity.csv"  # as grader.term.similarity_job writes them
 STATE_FOLDER = ".similarity"
 SECTION = "section.html"
@@ -82,7 +81,7 @@ async def compare_class(found: Discovery, results_dir: Path, assignment: Assignm
             # Cancelled at the deadline: trio ends the process (SIGTERM, then SIGKILL).
             done = await trio.run_process(
                 [sys.executable, "-m", "grader.term.similarity_job", str(state / JOB)],
-                capture_stdout=True, capture_stderr=True, check=False, env=_environment())
+                capture_stdout=True, capture_stderr=True, check=False, env=grader_environment())
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(lambda: shutil.rmtree(scratch, ignore_errors=True))
@@ -102,12 +101,6 @@ async def compare_class(found: Discovery, results_dir: Path, assignment: Assignm
                           int(outcome["students"]), int(outcome["pairs"]),
                           float(outcome.get("seconds", 0.0)),
                           section=PageSection(section, SIMILARITY_STYLE))
-
-
-def _environment() -> dict[str, str]:
-    """The process must import this grader, wherever the batch was started from."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(GRADER_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
 
 
 def _last_json_line(stdout: bytes) -> dict:
