@@ -5,9 +5,14 @@ interface but loopback."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import tarfile
 
 import pytest
 import trio
+
+from grader.pod.copying import tar_of_files
+from grader.pod.probe_bundle import probe_bundle
 
 from .conftest import engine_backend_or_skip, engine_params, skip_without_limit
 
@@ -31,6 +36,20 @@ for megabytes in range(1, 4097):
     if megabytes % 64 == 0:
         print("allocated", megabytes, "MiB", flush=True)
 """
+
+
+@pytest.mark.parametrize("archive", [
+    probe_bundle,
+    lambda: tar_of_files({"folder/notes.txt": b"x" * 700}),
+], ids=["probe", "files"])
+def test_archives_for_an_engine_end_at_their_end_of_archive_blocks(archive):
+    """No zero padding after the two end blocks: Podman's put_archive fails an upload
+    whose padding it has not read ("broken pipe", buildah#6573)."""
+    data = archive()
+    assert len(data) % 512 == 0 and data[-1024:] == bytes(1024)
+    assert data[-1536:-1024] != bytes(512)
+    with tarfile.open(fileobj=io.BytesIO(data)) as readable:
+        assert readable.getmembers()
 
 
 async def _in_pod(backend, folder, body):
@@ -209,11 +228,14 @@ time.sleep(60)
 
 def test_sigterm_reaches_the_programs_of_a_compound_command(backend, write_submission):
     """The container's init signals the command's whole process group (Docker: tini with
-    TINI_KILL_PROCESS_GROUP; Podman: catatonit -g), not only `sh -c`."""
+    TINI_KILL_PROCESS_GROUP; Podman: catatonit -g), not only `sh -c`. The shell here
+    ignores SIGTERM, so only the group's signal can reach python, and the shell lives on to
+    say "after" (a shell that died of it would end the container, and kill python, before
+    python's handler had printed)."""
     folder = write_submission({"term.py": TERM_NOTED})
 
     async def body(pod):
-        program = await pod.start("server", "python3 term.py; echo after")
+        program = await pod.start("server", "trap '' TERM; python3 term.py; echo after")
         with trio.fail_after(30):
             while b"running" not in (await program.output())[0]:
                 await trio.sleep(0.1)
@@ -221,4 +243,4 @@ def test_sigterm_reaches_the_programs_of_a_compound_command(backend, write_submi
         return program, await program.output()
 
     program, (stdout, _) = trio.run(_in_pod, backend, folder, body)
-    assert b"got SIGTERM" in stdout and not program.needed_kill
+    assert stdout.endswith(b"got SIGTERM\nafter\n") and not program.needed_kill

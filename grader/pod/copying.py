@@ -16,7 +16,7 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -100,10 +100,22 @@ def copy_to(plan: Plan, target: Path) -> None:
             os.chmod(target / relative, stat.S_IMODE(info.st_mode) | stat.S_IRWXU)
 
 
-def tar_of(plan: Plan, uid: int = STUDENT_UID) -> bytes:
-    """The planned entries as a tar whose files belong to the student user (`uid`)."""
+def tar_bytes(fill: Callable[[tarfile.TarFile], None]) -> bytes:
+    """The tar archive `fill` writes, ending right after its end-of-archive blocks.
+
+    tarfile pads an archive with zeros up to a 10 KiB record. Podman's put_archive stops
+    reading at the end-of-archive blocks and then fails the whole upload with "passing
+    bulk input to subprocess: write |1: broken pipe" if the padding is still being
+    written (buildah#6573; seen here under load on rootless Podman)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        fill(archive)
+    return buffer.getvalue()[:archive.offset]
+
+
+def tar_of(plan: Plan, uid: int = STUDENT_UID) -> bytes:
+    """The planned entries as a tar whose files belong to the student user (`uid`)."""
+    def fill(archive: tarfile.TarFile) -> None:
         for relative, _ in plan.entries:
             info = archive.gettarinfo(str(plan.root / relative), arcname=relative)
             info.uid = info.gid = uid
@@ -113,16 +125,16 @@ def tar_of(plan: Plan, uid: int = STUDENT_UID) -> bytes:
                     archive.addfile(info, handle)
             else:
                 archive.addfile(info)
-    return buffer.getvalue()
+    return tar_bytes(fill)
 
 
 def tar_of_files(files: Mapping[str, bytes], uid: int = STUDENT_UID) -> bytes:
     """Files of the grader's own (relative path -> bytes) as a tar owned by the student
     user, with their folders, readable by all."""
-    buffer = io.BytesIO()
     folders = sorted({str(parent) for name in files for parent in PurePosixPath(name).parents
                       if str(parent) != "."})
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+
+    def fill(archive: tarfile.TarFile) -> None:
         for folder in folders:
             info = tarfile.TarInfo(folder)
             info.type, info.mode = tarfile.DIRTYPE, 0o755
@@ -133,4 +145,4 @@ def tar_of_files(files: Mapping[str, bytes], uid: int = STUDENT_UID) -> bytes:
             info.size, info.mode = len(data), 0o644
             info.uid = info.gid = uid
             archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_bytes(fill)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 import importlib
-import io
 import tarfile
 from pathlib import Path
+
+from .copying import tar_bytes
 
 BUNDLE_ROOT = "probe"  # unpacked at /opt/probe in the probe's own container
 PROBE_MODULE = "sgprobe"
@@ -43,11 +44,10 @@ def _add_tree(archive: tarfile.TarFile, source: Path, name: str) -> None:
 
 @functools.cache
 def probe_bundle() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
+    def fill(archive: tarfile.TarFile) -> None:
         _add_tree(archive, Path(__file__).resolve().parents[1] / "probe", PROBE_MODULE)
         for name in DEPENDENCIES:
             package = _package_dir(name)
             if package is not None:
                 _add_tree(archive, package, name)
-    return buffer.getvalue()
+    return tar_bytes(fill)
