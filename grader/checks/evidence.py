@@ -45,10 +45,15 @@ OUTCOME_WORDS = {
     "misrouted": "the reply meant for another connection came back",
 }
 
+IDLE_WORDS = ("no reply came back, and your server sat idle (it used no CPU) for {idle:g} s "
+              "with requests unanswered")
 
-def what_went_wrong(rounds: list[Round], timeout: float, incomplete: str) -> str:
+
+def what_went_wrong(rounds: list[Round], timeout: float, incomplete: str,
+                    idle: float = 0.0) -> str:
     """The most common reason connections went unanswered, in words, with one example.
-    Empty when every connection was answered."""
+    Empty when every connection was answered. `idle`: the waits ended once the server had
+    used no CPU for that many seconds (see grading.idleness), not at `timeout`."""
     totals: dict[str, int] = {}
     for result in rounds:
         for kind, count in result.counts.items():
@@ -57,7 +62,8 @@ def what_went_wrong(rounds: list[Round], timeout: float, incomplete: str) -> str
     if not totals:
         return ""
     kind = max(totals, key=lambda k: totals[k])
-    text = OUTCOME_WORDS.get(kind, kind).format(timeout=timeout)
+    text = (IDLE_WORDS.format(idle=idle) if kind == "timed-out" and idle
+            else OUTCOME_WORDS.get(kind, kind).format(timeout=timeout))
     example = next((a for r in rounds for a in r.examples() if a.outcome == kind), None)
     if example is not None:
         if kind in ("wrong", "misrouted"):

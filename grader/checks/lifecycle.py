@@ -124,6 +124,7 @@ async def server_lifecycle(ctx: CheckContext) -> Outcome:
         await group.half_close()
         ends = await group.await_end(ctx.params["close_timeout"])
         local = group.local
+        idle = group.idle_seconds
     table = await ctx.server.socket_table()
     ours = [local[i] for i in served]
     lingering = [e for e in table.toward(ours, port) if e.state in ("ESTABLISHED", "CLOSE_WAIT")]
@@ -134,13 +135,16 @@ async def server_lifecycle(ctx: CheckContext) -> Outcome:
                 "server_sockets_left": [f"{four_tuple(e)} {e.state}" for e in
                                         lingering[:MAX_SHOWN]],
                 "server_sockets_left_count": len(lingering),
-                "client_ends_in_time_wait": len(ours_in_time_wait)}
+                "client_ends_in_time_wait": len(ours_in_time_wait),
+                "server_idle_seconds": idle}
     if not served:
         return inconclusive(f"none of {count} connections was answered, so how your server "
                             "ends connections could not be seen", evidence=evidence)
     story = [f"{len(served)} connections got their reply; then each client shut down its "
              f"sending side, and we waited up to {ctx.params['close_timeout']:g} s for your "
-             f"server to close its side. It closed {len(closed)} of {len(served)}."]
+             f"server to close its side" + (f" (or until it sat idle, using no CPU, for "
+                                            f"{idle:g} s)" if idle else "")
+             + f". It closed {len(closed)} of {len(served)}."]
     if lingering or len(closed) < len(served):
         close_wait = [e for e in lingering if e.state == "CLOSE_WAIT"]
         if close_wait:

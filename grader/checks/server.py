@@ -118,6 +118,7 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
         # Ports the server opened while serving show between rounds, or at the end.
         serving = await ctx.server.socket_table(whole=True)
         opened = group.opened
+        idle = group.idle_seconds
     after = (await ctx.server.socket_table(whole=True)).listening_ports(
         ctx.server.owned_inodes())
     # Served: answered in every one of the `wanted` rounds while all stayed open.
@@ -140,6 +141,7 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
         # A sample of the client ends the server held while all were open (pictures).
         "established_sample": [list(e.remote) for e in established[:SAMPLE]],
         "established_source_ips": len({e.remote[0] for e in established}),
+        "server_idle_seconds": idle,
     }
     carry = {"before": before, "after": after,
              "during": (during.listening_ports(owned_during)
@@ -158,13 +160,13 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
                    f"opened" + (" before your server stopped accepting"
                                 if opened.pacing.stalled else ""))
     details = [_opening_story(opened, count, port, sources, ctx.params["accept_stall"]),
-               _rounds_story(rounds, wanted, opened.opened, timeout)]
+               _rounds_story(rounds, wanted, opened.opened, timeout, idle)]
     shape = _iterative_shape(answered, rounds, opened)
     if shape:
         details.append(shape)
         summary = f"{summary}: {shape.split(':')[0]}"
     elif served < count:
-        why = (what_went_wrong(rounds, timeout, ctx.protocol.incomplete) if opened.opened
+        why = (what_went_wrong(rounds, timeout, ctx.protocol.incomplete, idle) if opened.opened
                else "no connection could be opened")
         summary = f"{summary}: {why}"
     if (died := await _died(ctx, wait=1.0 if served < count else 0.0)) is not None:
@@ -202,10 +204,13 @@ def _opening_story(opened: Opened, count: int, port: int, sources: list[str],
     return story
 
 
-def _rounds_story(rounds: list[Round], wanted: int, opened: int, timeout: float) -> str:
+def _rounds_story(rounds: list[Round], wanted: int, opened: int, timeout: float,
+                  idle: float) -> str:
+    ended = f"{timeout:g} s passed" + (f", or your server sat idle for {idle:g} s"
+                                       if idle else "")
     story = (f"Each connection sent its own message and waited for its own reply, in "
              f"{wanted} rounds, with every connection still open; a round began when the "
-             f"one before had ended (every connection answered, or {timeout:g} s passed). "
+             f"one before had ended (every connection answered, or {ended}). "
              "Answers per round: "
              + ", ".join(f"{r.answered}/{opened}" for r in rounds) + ".")
     if len(rounds) < wanted:
@@ -302,13 +307,14 @@ async def server_same_ip(ctx: CheckContext) -> Outcome:
                                                    order_seed=len(rounds) + 1))
         opened = group.opened
         ports = [port for _, port in group.local]
+        idle = group.idle_seconds
     answered = sum(r.answered for r in rounds)
     misrouted = sum(r.counts["misrouted"] for r in rounds)
     shown = examples(rounds)
     evidence = {"source_ip": source, "connections": count, "opened": opened.opened,
                 "connect_errors": opened.errors, "rounds": wanted, "rounds_run": len(rounds),
                 "answered": answered, "expected": count * wanted, "misrouted": misrouted,
-                "examples": shown,
+                "examples": shown, "server_idle_seconds": idle,
                 # Each connection's source port, and its outcome in the last round run.
                 "source_ports": ports,
                 "last_round_outcomes": ([a.outcome for a in sorted(
@@ -324,7 +330,8 @@ async def server_same_ip(ctx: CheckContext) -> Outcome:
     if opened.opened < count:
         details.append(f"Only {opened.opened} of {count} could be opened: " + "; ".join(
             f"{n}x {why}" for why, n in opened.errors.items()) + ".")
-    if misrouted == 0 and (why := what_went_wrong(rounds, timeout, ctx.protocol.incomplete)):
+    if misrouted == 0 and (why := what_went_wrong(rounds, timeout, ctx.protocol.incomplete,
+                                                  idle)):
         summary = f"{summary}: {why}"
     details += [f"connection from {endpoint(e['local'])} sent {e['sent']!r}, "
                 f"got {e['received']!r} ({e['outcome']})" for e in shown[:3]]

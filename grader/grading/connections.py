@@ -3,13 +3,17 @@ closed on every way out, and every operation on it under its own deadline."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import trio
 
 from ..pod.probe_session import ProbeSession
 from ..probe import messages as m
+from .idleness import IDLE_AFTER, until_idle
+
+ResultT = TypeVar("ResultT")
 
 CLOSE_BUDGET = 5.0
 
@@ -17,10 +21,41 @@ CLOSE_BUDGET = 5.0
 class ConnectionGroup:
     """Connections the probe holds open at once, all to one server port."""
 
-    def __init__(self, probe: ProbeSession, name: str, opened: m.Opened) -> None:
+    def __init__(self, probe: ProbeSession, name: str, opened: m.Opened,
+                 server_cpu: Callable[[], float | None] | None = None) -> None:
+        """`server_cpu`: the server's CPU time so far (see Program.cpu_seconds); with it,
+        a wait for the server ends once the server sat idle for IDLE_AFTER seconds."""
         self.probe = probe
         self.name = name
         self.opened = opened
+        self.server_cpu = server_cpu
+        self.ended_idle = 0  # waits that ended because the server sat idle
+
+    @property
+    def idle_seconds(self) -> float:
+        """How long the server sat idle before a wait ended early; 0 when none did."""
+        return IDLE_AFTER if self.ended_idle else 0.0
+
+    async def _wait(self, request: m.Request[ResultT]) -> ResultT:
+        """A probe call that waits on the server: ended early once the server sits idle."""
+        if self.server_cpu is None:
+            return await self.probe.call(request)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._conclude_when_idle, self.server_cpu)
+            answer = await self.probe.call(request)
+            nursery.cancel_scope.cancel()
+        return answer
+
+    async def _conclude_when_idle(self, server_cpu: Callable[[], float | None]) -> None:
+        async def read_cpu() -> float | None:  # it may scan /proc: off the event loop
+            return await trio.to_thread.run_sync(server_cpu)
+
+        while True:
+            await until_idle(read_cpu)
+            concluded = await self.probe.call(m.Conclude(self.name))
+            if concluded.ended:
+                self.ended_idle += 1
+                return
 
     @property
     def size(self) -> int:
@@ -36,7 +71,7 @@ class ConnectionGroup:
                        pause: float = 0.0, connections: Sequence[int] = (),
                        max_bytes: int = 64 * 1024) -> tuple[m.Reply, ...]:
         """Send `payloads[i]` on connection i and read its reply (see probe.messages)."""
-        answer = await self.probe.call(m.Exchange(
+        answer = await self._wait(m.Exchange(
             self.name, tuple(payloads), timeout, until, length, tuple(connections), slice_size,
             pause, order_seed, max_bytes))
         return answer.replies
@@ -49,7 +84,7 @@ class ConnectionGroup:
     async def read(self, *, timeout: float, until: bytes = b"", length: int = 0,
                    lengths: Sequence[int] = (), connections: Sequence[int] = (),
                    max_bytes: int = 64 * 1024) -> tuple[m.Reply, ...]:
-        answer = await self.probe.call(m.Read(self.name, timeout, until, length,
+        answer = await self._wait(m.Read(self.name, timeout, until, length,
                                               tuple(lengths), tuple(connections), max_bytes))
         return answer.replies
 
@@ -58,17 +93,19 @@ class ConnectionGroup:
 
     async def await_end(self, timeout: float) -> m.Ends:
         """Wait until the server has closed each connection (end of stream), or timeout."""
-        return await self.probe.call(m.AwaitEnd(self.name, timeout))
+        return await self._wait(m.AwaitEnd(self.name, timeout))
 
     async def abort(self, connections: Sequence[int] = ()) -> None:
         await self.probe.call(m.Abort(self.name, tuple(connections)))
 
 
 @asynccontextmanager
-async def open_group(probe: ProbeSession, request: m.Open) -> AsyncIterator[ConnectionGroup]:
+async def open_group(probe: ProbeSession, request: m.Open,
+                     server_cpu: Callable[[], float | None] | None = None,
+                     ) -> AsyncIterator[ConnectionGroup]:
     try:
         opened = await probe.call(request)
-        yield ConnectionGroup(probe, request.group, opened)
+        yield ConnectionGroup(probe, request.group, opened, server_cpu)
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_BUDGET):
             await probe.call(m.Close(request.group))

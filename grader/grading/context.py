@@ -226,7 +226,11 @@ class CheckContext:
         name = f"group-{next(_group_numbers)}"
         request = m.Open(name, self.pod.host, port or self.server.port, count,
                          tuple(sources), timeout, pacing, stall_timeout)
-        async with open_group(self.probe, request) as group:
+        # Waits for the student's server end once it sits idle (grading.idleness).
+        program = self.server.program
+        server_cpu = (program.cpu_seconds if program is not None
+                      and request.port == self.server.port else None)
+        async with open_group(self.probe, request, server_cpu) as group:
             yield group
 
     async def record(self, expected: int, barrier_timeout: float,

@@ -76,6 +76,11 @@ class Program(abc.ABC):
     async def output(self) -> tuple[bytes, bytes]:
         """What it printed so far on stdout and stderr (capped)."""
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time it (and what it started) used so far, or None when this backend
+        cannot tell: then nothing is ever concluded from its being idle."""
+        return None
+
 
 class Pod(abc.ABC):
     backend: str

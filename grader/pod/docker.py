@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -33,6 +34,7 @@ from .attached_streams import AttachedInput, CollectedOutput, DemuxedOutput, fee
 from .base import Backend, Completed, Pod, Program, running_pod
 from .container_recipe import ContainerRecipe, sized_as
 from .copying import Plan, plan_copy, tar_of, tar_of_files
+from .cpu_time import cgroup_seconds, container_cpu_file
 from .engine import (
     API_TIMEOUT,
     RUN_LABEL,
@@ -72,10 +74,24 @@ class DockerProgram(Program):
         self.exited = trio.Event()
         self.needed_kill = False
         self.oom_killed = False
+        self.cpu_file: Path | None = None  # see locate_cpu_time
 
     @property
     def exit_code(self) -> int | None:
         return self._exit_code
+
+    async def locate_cpu_time(self) -> None:
+        """Find the cgroup file that counts its CPU time, when the engine runs here."""
+        with suppress(DockerException, requests.exceptions.RequestException):
+            await in_thread(self.container.reload)
+            pid = int(self.container.attrs["State"].get("Pid") or 0)
+            if pid:
+                self.cpu_file = container_cpu_file(pid, self.container.id)
+
+    def cpu_seconds(self) -> float | None:
+        if self._exit_code is not None or self.cpu_file is None:
+            return None
+        return cgroup_seconds(self.cpu_file)
 
     async def watch(self) -> None:
         """Wait (in a thread, in slices so it never blocks forever) for the container to end."""
@@ -244,6 +260,7 @@ class DockerPod(ContainerRecipe, Pod):
         program = self.program_class(self, container, command)
         await self.lifecycle(container.start)
         self.nursery.start_soon(program.watch)
+        await program.locate_cpu_time()
         return program
 
     async def run(self, role: str, command: str, stdin: bytes, timeout: float,

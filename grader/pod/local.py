@@ -34,6 +34,7 @@ from ..errors import BackendUnavailable
 from ..results import BuildResult
 from .base import Backend, Completed, Pod, Program, running_pod
 from .copying import copy_to, plan_copy
+from .cpu_time import process_tree_seconds
 from .probe_session import ProbeSession
 from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, sweep_run
 from .reaping import become_subreaper, kill_adopted, kill_user
@@ -75,6 +76,10 @@ class LocalProgram(Program):
 
     async def output(self) -> tuple[bytes, bytes]:
         return self.process.output()
+
+    def cpu_seconds(self) -> float | None:
+        # Called from a worker thread: only /proc is read, never the trio process.
+        return process_tree_seconds(self.process.process.pid)
 
 
 class LocalPod(Pod):

@@ -9,20 +9,30 @@ or the end of stream, half-close, reset, or wait for the peer to close.
 
 from __future__ import annotations
 
-import errno
 import random
 import socket
 import struct
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 import trio
 
+from .connection import (
+    BROKEN,
+    Connection,
+    any_readable,
+    describe,
+    read_reply,
+    reply_at_wait_end,
+    send_payload,
+)
 from .kernel import read_listeners
 from .messages import (
     Abort,
     AwaitEnd,
     Close,
+    Conclude,
+    Concluded,
     Done,
     Ends,
     Exchange,
@@ -40,42 +50,6 @@ from .messages import (
 MAX_IN_FLIGHT = 128  # connects under way at once, however large the backlog
 POLL = 0.002  # seconds between looks at the accept queue while pacing
 UNKNOWN_BACKLOG_WINDOW = 1  # without sock_diag the backlog is unknown: assume the least
-BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
-
-
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"{errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror}"
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, OSError):
-        return describe(cause)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-@dataclass
-class Connection:
-    index: int
-    stream: trio.SocketStream
-    local: tuple[str, int]
-    buffer: bytearray = field(default_factory=bytearray)
-    at_eof: bool = False
-    broken: str = ""  # why it can no longer be used (reset, closed by us)
-
-    async def fill(self) -> bool:
-        """Read more into the buffer; False at the end of stream."""
-        if self.at_eof:
-            return False
-        chunk = await self.stream.receive_some(65536)
-        if not chunk:
-            self.at_eof = True
-            return False
-        self.buffer += chunk
-        return True
-
-    def take(self, size: int) -> bytes:
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return data
 
 
 async def _connect(host: str, port: int, source: str) -> trio.SocketStream:
@@ -180,6 +154,29 @@ class ConnectionGroups:
 
     def __init__(self) -> None:
         self._groups: dict[str, list[Connection]] = {}
+        self._waits: dict[str, set[trio.CancelScope]] = {}
+
+    @contextmanager
+    def _waiting(self, group: str, timeout: float) -> Iterator[None]:
+        """A wait on the group's connections: ends at `timeout`, or when concluded."""
+        scope = trio.move_on_after(timeout)
+        waits = self._waits.setdefault(group, set())
+        waits.add(scope)
+        try:
+            with scope:
+                yield
+        finally:
+            waits.discard(scope)
+
+    async def conclude(self, request: Conclude) -> Concluded:
+        waits = self._waits.get(request.group, set())
+        live = [conn.stream.socket.fileno() for conn in self._groups.get(request.group, ())
+                if not conn.at_eof and not conn.broken]
+        if not waits or any_readable(live):
+            return Concluded(0)
+        for scope in waits:
+            scope.cancel()
+        return Concluded(len(waits))
 
     def _group(self, name: str) -> list[Connection]:
         try:
@@ -223,7 +220,8 @@ class ConnectionGroups:
         failed: dict[str, int] = {}
 
         async def send_one(conn: Connection, payload: bytes) -> None:
-            if reason := await _send(conn, payload, request.slice_size, request.pause):
+            if reason := await send_payload(conn, payload, request.slice_size,
+                                            request.pause):
                 failed[reason] = failed.get(reason, 0) + 1
 
         with trio.move_on_after(request.timeout):
@@ -237,15 +235,16 @@ class ConnectionGroups:
         replies: dict[int, Reply] = {}
 
         async def read_one(conn: Connection, length: int) -> None:
-            replies[conn.index] = await _read(conn, request.until, length, request.max_bytes,
-                                              started)
+            replies[conn.index] = await read_reply(conn, request.until, length,
+                                                   request.max_bytes, started)
 
-        with trio.move_on_after(request.timeout):
+        with self._waiting(request.group, request.timeout):
             async with trio.open_nursery() as nursery:
                 for conn, length in zip(connections, lengths, strict=False):
                     nursery.start_soon(read_one, conn, length)
-        return Replies(tuple(replies.get(c.index) or _timed_out(c, request.max_bytes, started)
-                             for c in connections))
+        return Replies(tuple(replies.get(c.index) or reply_at_wait_end(
+            c, request.until, length, request.max_bytes, started)
+            for c, length in zip(connections, lengths, strict=False)))
 
     async def exchange(self, request: Exchange) -> Replies:
         connections = self._chosen(request.group, request.connections)
@@ -253,20 +252,21 @@ class ConnectionGroups:
         replies: dict[int, Reply] = {}
 
         async def send_one(conn: Connection, payload: bytes) -> None:
-            if reason := await _send(conn, payload, request.slice_size, request.pause):
+            if reason := await send_payload(conn, payload, request.slice_size,
+                                            request.pause):
                 replies[conn.index] = Reply(conn.index, "send-failed", b"", reason,
                                             trio.current_time() - started)
 
         async def read_one(conn: Connection) -> None:
             if conn.index not in replies:
-                replies[conn.index] = await _read(conn, request.until, request.length,
-                                                  request.max_bytes, started)
+                replies[conn.index] = await read_reply(
+                    conn, request.until, request.length, request.max_bytes, started)
 
         async def talk(conn: Connection, payload: bytes) -> None:
             await send_one(conn, payload)
             await read_one(conn)
 
-        with trio.move_on_after(request.timeout):
+        with self._waiting(request.group, request.timeout):
             if request.order_seed is None:
                 await _each(connections, request.payloads, None, talk)
             else:
@@ -274,8 +274,9 @@ class ConnectionGroups:
                 async with trio.open_nursery() as nursery:
                     for conn in connections:
                         nursery.start_soon(read_one, conn)
-        return Replies(tuple(replies.get(c.index) or _timed_out(c, request.max_bytes, started)
-                             for c in connections))
+        return Replies(tuple(replies.get(c.index) or reply_at_wait_end(
+            c, request.until, request.length, request.max_bytes, started)
+            for c in connections))
 
     async def half_close(self, request: HalfClose) -> Done:
         for conn in self._chosen(request.group, request.connections):
@@ -298,11 +299,17 @@ class ConnectionGroups:
                 conn.broken = describe(exc)
                 reset.append(conn.index)
 
-        with trio.move_on_after(request.timeout):
+        with self._waiting(request.group, request.timeout):
             async with trio.open_nursery() as nursery:
                 for conn in connections:
                     if not conn.broken:
                         nursery.start_soon(drain, conn)
+        for conn in connections:
+            if not conn.at_eof and not conn.broken:
+                conn.take_in(0)
+                conn.buffer.clear()
+                if conn.broken:
+                    reset.append(conn.index)
         return Ends(tuple(c.index for c in connections if c.at_eof),
                     tuple(c.index for c in connections if not c.at_eof and not c.broken),
                     tuple(sorted(reset)))
@@ -341,48 +348,3 @@ async def _each(connections: list[Connection], payloads: tuple[bytes, ...],
             nursery.start_soon(action, conn, payload)
 
 
-async def _send(conn: Connection, payload: bytes, slice_size: int, pause: float) -> str:
-    """Send `payload`; the reason it failed, or "" when it went out."""
-    if conn.broken:
-        return f"connection already unusable ({conn.broken})"
-    step = slice_size or len(payload) or 1
-    try:
-        for offset in range(0, len(payload), step):
-            if offset and pause:
-                await trio.sleep(pause)
-            await conn.stream.send_all(payload[offset:offset + step])
-    except BROKEN as exc:
-        conn.broken = describe(exc)
-        return conn.broken
-    return ""
-
-
-async def _read(conn: Connection, until: bytes, length: int, max_bytes: int,
-                started: float) -> Reply:
-    """Read one reply: up to and including `until`, exactly `length` bytes, or (neither
-    given) everything until the end of stream. Bytes after it stay for the next read."""
-    def reply(outcome: str, data: bytes, error: str = "") -> Reply:
-        return Reply(conn.index, outcome, data, error, round(trio.current_time() - started, 4))
-
-    if conn.broken:
-        return reply("closed", b"", conn.broken)
-    try:
-        while True:
-            if until and (end := conn.buffer.find(until)) >= 0:
-                return reply("complete", conn.take(end + len(until)))
-            if length and len(conn.buffer) >= length:
-                return reply("complete", conn.take(length))
-            if len(conn.buffer) > max_bytes:
-                return reply("too-long", conn.take(max_bytes))
-            if not await conn.fill():
-                data = conn.take(len(conn.buffer))
-                return reply("complete" if not until and not length else "eof", data)
-    except BROKEN as exc:
-        conn.broken = describe(exc)
-        return reply("reset", conn.take(len(conn.buffer)), conn.broken)
-
-
-def _timed_out(conn: Connection, max_bytes: int, started: float) -> Reply:
-    """A connection whose reply did not arrive in time: what part of it had come."""
-    return Reply(conn.index, "timeout", bytes(conn.buffer[:max_bytes]), "",
-                 round(trio.current_time() - started, 4))

@@ -126,6 +126,11 @@ class Ends:
 
 
 @dataclass(frozen=True)
+class Concluded:
+    ended: int  # waits ended; 0 when refused, or when none was under way
+
+
+@dataclass(frozen=True)
 class RecordStarted:
     recorder: str
     port: int
@@ -307,6 +312,17 @@ class Close(Request[Done]):
 
 
 @dataclass(frozen=True)
+class Conclude(Request[Concluded]):
+    """The grader saw the server sit idle, so nothing more is coming: end the group's
+    waits under way (read, exchange, await_end) as if their deadline had come, each
+    taking in what the kernel already holds. Refused while any of the group's sockets
+    has something unread: then the probe is behind, and the server may be waiting on it."""
+
+    op = "conclude"
+    group: str
+
+
+@dataclass(frozen=True)
 class RecordStart(Request[RecordStarted]):
     """A recording listener: notes each client's four-tuple and bytes, and holds every
     connection (no answer) until `expected` are connected at once or `barrier_timeout`
@@ -344,7 +360,7 @@ class RecordResult(Request[Recording]):
 
 REQUESTS: dict[str, type[Request]] = {
     kind.op: kind for kind in (Hello, ReadSocketTable, ReadListeners, ReadCounters, Open,
-                               Send, Read, Exchange, HalfClose, AwaitEnd, Abort, Close,
+                               Send, Read, Exchange, HalfClose, AwaitEnd, Abort, Close, Conclude,
                                RecordStart, RecordRelease, RecordResult)}
 
 

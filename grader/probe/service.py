@@ -49,7 +49,8 @@ class Probe:
             m.Open: self._groups.open, m.Send: self._groups.send, m.Read: self._groups.read,
             m.Exchange: self._groups.exchange, m.HalfClose: self._groups.half_close,
             m.AwaitEnd: self._groups.await_end, m.Abort: self._groups.abort,
-            m.Close: self._groups.close, m.RecordStart: self.record_start,
+            m.Close: self._groups.close, m.Conclude: self._groups.conclude,
+            m.RecordStart: self.record_start,
             m.RecordRelease: self.record_release, m.RecordResult: self.record_result}
 
     async def hello(self, _: m.Hello) -> m.Greeting:

@@ -1,0 +1,108 @@
+"""Waits that end once the student's server sits idle (grading/idleness.py), and the
+programs they must never cut short: a server slow to start, or slow to answer, passes.
+
+A wait on the server ends early only when its CPU time, read by the backend, stood still
+for IDLE_AFTER seconds, and the probe had nothing unread: then the server is blocked or
+asleep, and nothing more is coming. An unknown CPU time is never taken for idle.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from grader import Status, grade, load_assignment, load_submission
+from grader.grading.idleness import IDLE_AFTER, until_idle
+
+from .conftest import REFERENCE, compose_reference
+
+HOSTILE = REFERENCE.parents[1] / "tests" / "hostile"
+
+
+def _when_idle(readings) -> float | None:
+    """The (virtual) time until_idle returned for a program whose CPU time at time t is
+    readings(t), or None when it had not within a minute."""
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    found: list[float] = []
+
+    async def cpu_seconds() -> float | None:
+        return readings(trio.current_time())
+
+    async def main() -> None:
+        with trio.move_on_after(60):
+            await until_idle(cpu_seconds)
+            found.append(trio.current_time())
+
+    trio.run(main, clock=clock)
+    return found[0] if found else None
+
+
+def test_a_program_using_no_cpu_is_idle_after_the_quiet_window():
+    ended = _when_idle(lambda now: 1.5)
+    assert ended is not None and IDLE_AFTER <= ended < IDLE_AFTER + 0.5
+
+
+def test_a_busy_program_is_never_idle():
+    assert _when_idle(lambda now: now * 0.2) is None
+
+
+def test_a_program_whose_cpu_time_is_unknown_is_never_idle():
+    assert _when_idle(lambda now: None) is None
+
+
+def test_idleness_counts_from_the_last_cpu_used():
+    ended = _when_idle(lambda now: min(now, 5.0) * 0.5)
+    assert ended is not None and 5.0 + IDLE_AFTER <= ended < 5.0 + IDLE_AFTER + 0.5
+
+
+def test_a_trickle_of_cpu_below_one_percent_counts_as_idle():
+    """A timer waking a blocked server now and then (1 ms a second) is still idle."""
+    ended = _when_idle(lambda now: now * 0.001)
+    assert ended is not None
+
+
+def _slowed(tmp_path, name: str, before: str, after: str):
+    folder = compose_reference(tmp_path / name, "python")
+    server = folder / "server.py"
+    text = server.read_text()
+    assert before in text
+    server.write_text(text.replace(before, after, 1))
+    return folder
+
+
+SLOW_START = ("    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n",
+              "    time.sleep(5)\n    listener = socket.socket(socket.AF_INET, "
+              "socket.SOCK_STREAM)\n")
+SLOW_REPLIES = ("                conn.sendall(data)\n",
+                "                time.sleep(0.2)\n                conn.sendall(data)\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slowness", [SLOW_START, SLOW_REPLIES], ids=["start-5s", "reply-200ms"])
+def test_a_slow_but_correct_server_passes_every_check(tmp_path, backend, slowness):
+    folder = _slowed(tmp_path, "slow", *slowness)
+    assignment = load_assignment("echo")
+    report = trio.run(grade, load_submission(folder, assignment), assignment, backend)
+    assert {c.id: str(c.status) for c in report.checks if c.status is not Status.PASS} == {}, [
+        (c.id, c.summary) for c in report.checks if c.status is not Status.PASS]
+    for check in report.checks:
+        assert not check.evidence.get("server_idle_seconds"), check.id
+
+
+@pytest.mark.slow
+def test_a_server_that_never_reads_is_failed_once_it_sits_idle(tmp_path, backend):
+    """Round after round it would wait out 10 s deadlines; once the server used no CPU
+    for IDLE_AFTER seconds with requests unanswered, the answer is known, and said."""
+    folder = compose_reference(tmp_path / "never-reads", "python")
+    server = HOSTILE / "accepts-never-reads" / "server.py"
+    (folder / "server.py").write_text(server.read_text())
+    assignment = load_assignment("echo")
+    report = trio.run(grade, load_submission(folder, assignment), assignment, backend)
+    checks = {c.id: c for c in report.checks}
+    for check_id in ("server-concurrency", "server-same-ip"):
+        check = checks[check_id]
+        assert check.status is Status.FAIL, (check_id, check.summary)
+        # Both backends read the server's CPU time on this machine (the engine is local).
+        assert check.evidence["server_idle_seconds"] == IDLE_AFTER, check_id
+        assert f"sat idle (it used no CPU) for {IDLE_AFTER:g} s" in check.summary
