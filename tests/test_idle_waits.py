@@ -1,4 +1,4 @@
-"""Waits that end once the student's server sits idle (grading/idleness.py), and the
+"""Waits that end once the student's server sits idle (pod/idleness.py), and the
 programs they must never cut short: a server slow to start, or slow to answer, passes.
 
 A wait on the server ends early only when its CPU time, read by the backend, stood still
@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from grader import Status, grade, load_assignment, load_submission
-from grader.grading.idleness import IDLE_AFTER, until_idle
+from grader.pod.idleness import IDLE_AFTER, until_idle
 
 from .conftest import REFERENCE, compose_reference
 

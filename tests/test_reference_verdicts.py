@@ -153,7 +153,11 @@ def test_never_closing_server_shows_close_wait(graded):
     assert lifecycle.evidence["server_sockets_left_count"] == lifecycle.evidence["answered"]
     assert all("CLOSE_WAIT" in line for line in lifecycle.evidence["server_sockets_left"])
     assert "recv() returns 0" in lifecycle.hint
-    assert "server-lifecycle" in report.check("end-to-end").hint
+    end_to_end = report.check("end-to-end")
+    assert "server-lifecycle" in end_to_end.hint
+    # Client and server each wait on the other, idle: the run ends then, and says so.
+    assert "all 12 lines came back, but the conversation never ended: your client sat idle " \
+        "with your server for 3 s" in end_to_end.summary, end_to_end.summary
 
 
 def test_correct_server_closes_and_the_clients_keep_time_wait(graded):

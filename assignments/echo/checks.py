@@ -67,6 +67,10 @@ def transcript(completed: Completed, expected: list[str]) -> Transcript:
 
 
 def _ended(completed: Completed) -> str:
+    if completed.idle_seconds:
+        return (f"was stopped after {completed.duration:.1f} s: it and your server had "
+                f"sat idle (using no CPU) for {completed.idle_seconds:g} s, each waiting on "
+                "the other")
     if completed.timed_out:
         return f"was still running after {completed.duration:.1f} s and was stopped"
     return diagnose_run(completed, "client").headline
@@ -141,7 +145,8 @@ async def end_to_end(ctx: CheckContext) -> Outcome:
     lines = ctx.protocol.lines("e2e", ctx.params["lines"])
     # Typed a line at a time, so the server must keep talking on one connection.
     completed = await ctx.run("client", _stdin(lines), ctx.params["timeout"],
-                              ctx.params["pace"], host=ctx.pod.host, port=ctx.server.port)
+                              ctx.params["pace"], with_server=True, host=ctx.pod.host,
+                              port=ctx.server.port)
     end = diagnose_run(completed, "client")
     evidence = _evidence(lines, completed)
     seen = transcript(completed, lines)
@@ -153,9 +158,11 @@ async def end_to_end(ctx: CheckContext) -> Outcome:
     if end.hint and not completed.timed_out:
         hint = end.hint
     elif seen.kind == "timed-out" and printed == len(lines):
+        waited = (f"sat idle with your server for {completed.idle_seconds:g} s"
+                  if completed.idle_seconds else f"waited {completed.duration:.0f} s")
         summary = (f"all {len(lines)} lines came back, but the conversation never ended: "
-                   f"your client waited {completed.duration:.0f} s for your server to close "
-                   "the connection after its input ended")
+                   f"your client {waited} for your server to close the connection after "
+                   "its input ended")
         hint = ("Your client printed every echo, then kept waiting: against our server it "
                 "exits once the server closes the connection, so here your server did not "
                 "close it after the end of your client's input (see server-lifecycle).")

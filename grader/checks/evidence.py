@@ -53,7 +53,7 @@ def what_went_wrong(rounds: list[Round], timeout: float, incomplete: str,
                     idle: float = 0.0) -> str:
     """The most common reason connections went unanswered, in words, with one example.
     Empty when every connection was answered. `idle`: the waits ended once the server had
-    used no CPU for that many seconds (see grading.idleness), not at `timeout`."""
+    used no CPU for that many seconds (see pod.idleness), not at `timeout`."""
     totals: dict[str, int] = {}
     for result in rounds:
         for kind, count in result.counts.items():

@@ -9,9 +9,9 @@ from typing import TypeVar
 
 import trio
 
+from ..pod.idleness import IDLE_AFTER, until_idle
 from ..pod.probe_session import ProbeSession
 from ..probe import messages as m
-from .idleness import IDLE_AFTER, until_idle
 
 ResultT = TypeVar("ResultT")
 

@@ -200,11 +200,15 @@ class CheckContext:
         return self.pod.probe
 
     async def run(self, role: str, stdin: bytes, timeout: float, pace: float = 0.0,
-                  **placeholders: object) -> Completed:
+                  with_server: bool = False, **placeholders: object) -> Completed:
         """Run the student's `role` to its end with `stdin`, killed at `timeout`; its run
-        command gets `placeholders` (with `pace`, stdin goes a line at a time)."""
+        command gets `placeholders` (with `pace`, stdin goes a line at a time). With
+        `with_server` (it talks to the student's server), it is also stopped once it and
+        the server sat idle together after its input was written: each waits on the
+        other (see pod.idleness)."""
         command = fill(self.submission.program(role).run, **placeholders)
-        return await self.pod.run(role, command, stdin, timeout, pace)
+        return await self.pod.run(role, command, stdin, timeout, pace,
+                                  self.server.program if with_server else None)
 
     async def start(self, role: str, **placeholders: object) -> Program:
         """Start the student's `role`; it runs until stopped (or the grading ends)."""
@@ -226,7 +230,7 @@ class CheckContext:
         name = f"group-{next(_group_numbers)}"
         request = m.Open(name, self.pod.host, port or self.server.port, count,
                          tuple(sources), timeout, pacing, stall_timeout)
-        # Waits for the student's server end once it sits idle (grading.idleness).
+        # Waits for the student's server end once it sits idle (pod.idleness).
         program = self.server.program
         server_cpu = (program.cpu_seconds if program is not None
                       and request.port == self.server.port else None)

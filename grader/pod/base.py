@@ -31,6 +31,7 @@ class Completed:
     stdout: bytes
     stderr: bytes
     duration: float
+    idle_seconds: float = 0.0  # stopped early: it sat idle this long with its peers
 
     @property
     def timed_out(self) -> bool:
@@ -113,12 +114,14 @@ class Pod(abc.ABC):
 
     @abc.abstractmethod
     async def run(self, role: str, command: str, stdin: bytes, timeout: float,
-                  pace: float = 0.0) -> Completed:
+                  pace: float = 0.0, idle_with: Program | None = None) -> Completed:
         """Run a program to completion with `stdin`, killed at the deadline.
 
         With `pace`, stdin is written a line at a time as a person typing would: each
         line once the program printed its answer to the one before (see
-        processes.write_paced), so each line reaches the program in its own read."""
+        processes.write_paced), so each line reaches the program in its own read.
+        With `idle_with` (the program it talks to), the run is also stopped once its
+        input is written and both sat idle together (see idleness.end_when_idle)."""
 
     @abc.abstractmethod
     async def add_files(self, folder: str, files: Mapping[str, bytes]) -> str:

@@ -19,13 +19,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker
-import requests
 import trio
-from docker.errors import DockerException, NotFound
+from docker.errors import NotFound
 from docker.types import LogConfig
 
 from ..errors import BackendUnavailable
@@ -34,7 +32,7 @@ from .attached_streams import AttachedInput, CollectedOutput, DemuxedOutput, fee
 from .base import Backend, Completed, Pod, Program, running_pod
 from .container_recipe import ContainerRecipe, sized_as
 from .copying import Plan, plan_copy, tar_of, tar_of_files
-from .cpu_time import cgroup_seconds, container_cpu_file
+from .docker_program import DockerProgram
 from .engine import (
     API_TIMEOUT,
     RUN_LABEL,
@@ -48,6 +46,7 @@ from .engine import (
     remove_leftovers,
     require_image,
 )
+from .idleness import end_when_idle
 from .probe_bundle import PROBE_MODULE, probe_bundle
 from .probe_session import ProbeSession
 from .processes import CappedOutput
@@ -63,77 +62,6 @@ if TYPE_CHECKING:
 # every request hung, goroutines waiting on one another's container and volume locks).
 # An engine that needs it gets those calls one at a time, from every pod of the process.
 _ONE_AT_A_TIME = threading.Lock()
-
-
-class DockerProgram(Program):
-    def __init__(self, pod: DockerPod, container: Container, command: str) -> None:
-        self.pod = pod
-        self.container = container
-        self.command = command
-        self._exit_code: int | None = None
-        self.exited = trio.Event()
-        self.needed_kill = False
-        self.oom_killed = False
-        self.cpu_file: Path | None = None  # see locate_cpu_time
-
-    @property
-    def exit_code(self) -> int | None:
-        return self._exit_code
-
-    async def locate_cpu_time(self) -> None:
-        """Find the cgroup file that counts its CPU time, when the engine runs here."""
-        with suppress(DockerException, requests.exceptions.RequestException):
-            await in_thread(self.container.reload)
-            pid = int(self.container.attrs["State"].get("Pid") or 0)
-            if pid:
-                self.cpu_file = container_cpu_file(pid, self.container.id)
-
-    def cpu_seconds(self) -> float | None:
-        if self._exit_code is not None or self.cpu_file is None:
-            return None
-        return cgroup_seconds(self.cpu_file)
-
-    async def watch(self) -> None:
-        """Wait (in a thread, in slices so it never blocks forever) for the container to end."""
-        exit_code = None
-        while exit_code is None:
-            try:
-                result = await in_thread(self.container.wait, timeout=30)
-                exit_code = int(result.get("StatusCode", -1))
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                continue
-            except NotFound:
-                exit_code = -9
-        # Why it ended, before anyone sees that it did (the memory limit's kill shows
-        # only as status 137 otherwise).
-        with suppress(DockerException, requests.exceptions.RequestException), \
-                trio.move_on_after(5):
-            await in_thread(self.container.reload)
-            self.oom_killed = self._killed_at_memory_limit(self.container.attrs["State"],
-                                                           exit_code)
-        self._exit_code = exit_code
-        self.exited.set()
-
-    def _killed_at_memory_limit(self, state: dict[str, Any], exit_code: int) -> bool:
-        return bool(state.get("OOMKilled"))
-
-    async def stop(self, grace: float) -> None:
-        if self._exit_code is None:
-            await self._signal("SIGTERM")
-            with trio.move_on_after(grace):
-                await self.exited.wait()
-        if self._exit_code is None:
-            self.needed_kill = True
-            await self._signal("SIGKILL")
-            with trio.move_on_after(max(grace, 5.0)):
-                await self.exited.wait()
-
-    async def _signal(self, name: str) -> None:
-        with suppress(DockerException):  # it may have ended meanwhile
-            await self.pod.lifecycle(self.container.kill, signal=name)
-
-    async def output(self) -> tuple[bytes, bytes]:
-        return await self.pod.logs(self.container)
 
 
 class DockerPod(ContainerRecipe, Pod):
@@ -264,8 +192,15 @@ class DockerPod(ContainerRecipe, Pod):
         return program
 
     async def run(self, role: str, command: str, stdin: bytes, timeout: float,
-                  pace: float = 0.0) -> Completed:
+                  pace: float = 0.0, idle_with: Program | None = None) -> Completed:
         started = time.monotonic()
+        deadline = trio.move_on_after(timeout)
+        fed, ended_idle = trio.Event(), []
+
+        async def feed_all() -> None:
+            await feed_socket(stream, stdin, pace, output.stdout)
+            fed.set()
+
         container = await self._create_student(role, command, stdin=True)
         program = self.program_class(self, container, command)
         try:
@@ -278,9 +213,13 @@ class DockerPod(ContainerRecipe, Pod):
             # once that the container ended.
             self.nursery.start_soon(program.watch)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(feed_socket, stream, stdin, pace, output.stdout)
+                nursery.start_soon(feed_all)
                 nursery.start_soon(output.collect)
-                with trio.move_on_after(timeout) as deadline:
+                if idle_with is not None:
+                    await program.locate_cpu_time()
+                    nursery.start_soon(end_when_idle, deadline, fed, (
+                        program.cpu_seconds, idle_with.cpu_seconds), ended_idle)
+                with deadline:
                     await program.exited.wait()
                 if deadline.cancelled_caught:
                     # Its output is still drained meanwhile: the engine does not kill a
@@ -295,7 +234,7 @@ class DockerPod(ContainerRecipe, Pod):
                 await self.lifecycle(force_remove, container)
         exit_code = None if deadline.cancelled_caught else program.exit_code
         return Completed(command, exit_code, output.stdout.value(), output.stderr.value(),
-                         time.monotonic() - started)
+                         time.monotonic() - started, sum(ended_idle))
 
     async def add_files(self, folder: str, files: Mapping[str, bytes]) -> str:
         archive = tar_of_files({f"{folder}/{name}": data for name, data in files.items()},

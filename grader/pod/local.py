@@ -35,6 +35,7 @@ from ..results import BuildResult
 from .base import Backend, Completed, Pod, Program, running_pod
 from .copying import copy_to, plan_copy
 from .cpu_time import process_tree_seconds
+from .idleness import end_when_idle
 from .probe_session import ProbeSession
 from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, sweep_run
 from .reaping import become_subreaper, kill_adopted, kill_user
@@ -139,9 +140,10 @@ class LocalPod(Pod):
         return LocalProgram(await self._spawn(role, command))
 
     async def run(self, role: str, command: str, stdin: bytes, timeout: float,
-                  pace: float = 0.0) -> Completed:
+                  pace: float = 0.0, idle_with: Program | None = None) -> Completed:
         self._seal()
-        return await self._run_to_end(role, command, stdin, timeout, pace=pace)
+        return await self._run_to_end(role, command, stdin, timeout, pace=pace,
+                                      idle_with=idle_with)
 
     def _tmp(self, role: str) -> str:
         """The role's own temporary folder (TMPDIR), as a pod's role has its /tmp: the
@@ -171,25 +173,38 @@ class LocalPod(Pod):
                     path.chmod(readable if self._user is not None else mode & ~0o222)
 
     async def _run_to_end(self, role: str, command: str, stdin: bytes, timeout: float,
-                          merge_stderr: bool = False, pace: float = 0.0) -> Completed:
+                          merge_stderr: bool = False, pace: float = 0.0,
+                          idle_with: Program | None = None) -> Completed:
         started = time.monotonic()
         process = await self._spawn(role, command, merge_stderr=merge_stderr)
         deadline = trio.move_on_after(timeout)
+        fed, ended_idle = trio.Event(), []
+
+        async def feed_all() -> None:
+            await feed(process.process.stdin, stdin, pace, process.stdout)
+            fed.set()
+
         try:
             with deadline:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(feed, process.process.stdin, stdin, pace, process.stdout)
+                    nursery.start_soon(feed_all)
+                    if idle_with is not None:
+                        nursery.start_soon(end_when_idle, deadline, fed, (
+                            LocalProgram(process).cpu_seconds, idle_with.cpu_seconds),
+                            ended_idle)
                     await process.process.wait()
                     # Output still in the pipe belongs to the run; a grandchild holding
                     # the pipe open must not hold us, so this wait is bounded too.
                     with trio.move_on_after(1.0):
                         await process.drained.wait()
+                    nursery.cancel_scope.cancel()  # the idle watch; input it no longer reads
         finally:
             with trio.CancelScope(shield=True):
                 await process.stop(grace=0.5)
         stdout, stderr = process.output()
         exit_code = None if deadline.cancelled_caught else process.exit_code
-        return Completed(command, exit_code, stdout, stderr, time.monotonic() - started)
+        return Completed(command, exit_code, stdout, stderr, time.monotonic() - started,
+                         sum(ended_idle))
 
     async def add_files(self, folder: str, files: Mapping[str, bytes]) -> str:
         root = self.workdir / folder

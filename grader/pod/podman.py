@@ -17,7 +17,8 @@ from docker.types import Ulimit
 from docker.utils import parse_bytes
 
 from .container_recipe import Size
-from .docker import DockerBackend, DockerPod, DockerProgram
+from .docker import DockerBackend, DockerPod
+from .docker_program import DockerProgram
 from .engine import Engine
 
 

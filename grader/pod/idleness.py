@@ -10,7 +10,7 @@ for until the deadline.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
@@ -38,3 +38,23 @@ async def until_idle(cpu_seconds: Callable[[], Awaitable[float | None]],
             if now - since >= quiet and used - used_then <= IDLE_SHARE * (now - since):
                 return
         await trio.sleep(LOOK_EVERY)
+
+
+async def end_when_idle(deadline: trio.CancelScope, fed: trio.Event,
+                        programs: Sequence[Callable[[], float | None]],
+                        ended: list[float], quiet: float = IDLE_AFTER) -> None:
+    """Cancel a run's `deadline` once its input is all written (`fed`) and `programs`
+    (the run's own CPU time, and the other programs it talks to) sat idle together:
+    each waits on another, so nothing more is coming. Appends `quiet` to `ended` when it
+    does."""
+    def together() -> float | None:
+        used = [cpu_seconds() for cpu_seconds in programs]
+        return None if None in used else sum(u for u in used if u is not None)
+
+    async def read_together() -> float | None:  # it may scan /proc: off the event loop
+        return await trio.to_thread.run_sync(together)
+
+    await fed.wait()
+    await until_idle(read_together, quiet)
+    ended.append(quiet)
+    deadline.cancel()

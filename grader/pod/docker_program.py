@@ -1,0 +1,92 @@
+"""A student program in a container of a Docker (or Podman) pod: watched until it ends,
+stopped by signals, its output read from the container and its CPU time from its cgroup."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+import trio
+from docker.errors import DockerException, NotFound
+
+from .base import Program
+from .cpu_time import cgroup_seconds, container_cpu_file
+from .engine import in_thread
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+    from .docker import DockerPod
+
+
+class DockerProgram(Program):
+    def __init__(self, pod: DockerPod, container: Container, command: str) -> None:
+        self.pod = pod
+        self.container = container
+        self.command = command
+        self._exit_code: int | None = None
+        self.exited = trio.Event()
+        self.needed_kill = False
+        self.oom_killed = False
+        self.cpu_file: Path | None = None  # see locate_cpu_time
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._exit_code
+
+    async def locate_cpu_time(self) -> None:
+        """Find the cgroup file that counts its CPU time, when the engine runs here."""
+        with suppress(DockerException, requests.exceptions.RequestException):
+            await in_thread(self.container.reload)
+            pid = int(self.container.attrs["State"].get("Pid") or 0)
+            if pid:
+                self.cpu_file = container_cpu_file(pid, self.container.id)
+
+    def cpu_seconds(self) -> float | None:
+        if self._exit_code is not None or self.cpu_file is None:
+            return None
+        return cgroup_seconds(self.cpu_file)
+
+    async def watch(self) -> None:
+        """Wait (in a thread, in slices so it never blocks forever) for the container to end."""
+        exit_code = None
+        while exit_code is None:
+            try:
+                result = await in_thread(self.container.wait, timeout=30)
+                exit_code = int(result.get("StatusCode", -1))
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                continue
+            except NotFound:
+                exit_code = -9
+        # Why it ended, before anyone sees that it did (the memory limit's kill shows
+        # only as status 137 otherwise).
+        with suppress(DockerException, requests.exceptions.RequestException), \
+                trio.move_on_after(5):
+            await in_thread(self.container.reload)
+            self.oom_killed = self._killed_at_memory_limit(self.container.attrs["State"],
+                                                           exit_code)
+        self._exit_code = exit_code
+        self.exited.set()
+
+    def _killed_at_memory_limit(self, state: dict[str, Any], exit_code: int) -> bool:
+        return bool(state.get("OOMKilled"))
+
+    async def stop(self, grace: float) -> None:
+        if self._exit_code is None:
+            await self._signal("SIGTERM")
+            with trio.move_on_after(grace):
+                await self.exited.wait()
+        if self._exit_code is None:
+            self.needed_kill = True
+            await self._signal("SIGKILL")
+            with trio.move_on_after(max(grace, 5.0)):
+                await self.exited.wait()
+
+    async def _signal(self, name: str) -> None:
+        with suppress(DockerException):  # it may have ended meanwhile
+            await self.pod.lifecycle(self.container.kill, signal=name)
+
+    async def output(self) -> tuple[bytes, bytes]:
+        return await self.pod.logs(self.container)
