@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -369,15 +370,32 @@ REQUESTS: dict[str, type[Request]] = {
 
 def to_wire(value: Any) -> Any:
     """A message as JSON-ready data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, bytes | bytearray):
+    kind = type(value)
+    if kind is bytes or kind is bytearray:
+        return value.decode("latin-1")
+    if kind is list or kind is tuple:
+        return [to_wire(item) for item in value]
+    if kind is dict:
+        return {str(key): to_wire(item) for key, item in value.items()}
+    names = _field_names(kind)
+    if names is not None:
+        return {name: to_wire(getattr(value, name)) for name in names}
+    if isinstance(value, bytes | bytearray):  # subclasses: the exact types came first
         return bytes(value).decode("latin-1")
     if isinstance(value, list | tuple):
         return [to_wire(item) for item in value]
     if isinstance(value, dict):
         return {str(key): to_wire(item) for key, item in value.items()}
     return value
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names; None for any other type (asked once per type: a reply
+    of 10,000 connections is 10,000 values of one type)."""
+    if dataclasses.is_dataclass(kind):
+        return tuple(f.name for f in dataclasses.fields(kind))
+    return None
 
 
 @functools.cache
@@ -390,22 +408,36 @@ def _init_fields(kind: type) -> tuple[tuple[str, Any], ...]:
 
 def from_wire(kind: Any, data: Any) -> Any:
     """Rebuild a value of type `kind` (a dataclass or a type hint) from `to_wire` data."""
+    return _reader(kind)(data)
+
+
+def _as_is(data: Any) -> Any:
+    return data
+
+
+@functools.cache
+def _reader(kind: Any) -> Callable[[Any], Any]:
+    """The function that rebuilds values of type `kind`, made once per type: looking at
+    the type hint again for each of thousands of entries costs more than the entries."""
     if dataclasses.is_dataclass(kind):
-        return kind(**{name: from_wire(hint, data[name])
-                       for name, hint in _init_fields(kind) if name in data})
+        fields = tuple((name, _reader(hint)) for name, hint in _init_fields(kind))
+        return lambda data: kind(**{name: read(data[name]) for name, read in fields
+                                    if name in data})
     origin, arguments = typing.get_origin(kind), typing.get_args(kind)
     if kind is bytes:
-        return data.encode("latin-1")
+        return lambda data: data.encode("latin-1")
     if origin is tuple:
         if len(arguments) == 2 and arguments[1] is Ellipsis:
-            return tuple(from_wire(arguments[0], item) for item in data)
-        return tuple(from_wire(a, item) for a, item in zip(arguments, data, strict=True))
+            item = _reader(arguments[0])
+            return lambda data: tuple(map(item, data))
+        readers = tuple(_reader(a) for a in arguments)
+        return lambda data: tuple(read(item) for read, item in zip(readers, data, strict=True))
     if origin is dict:
-        return {key: from_wire(arguments[1], item) for key, item in data.items()}
+        value = _reader(arguments[1])
+        return lambda data: {key: value(item) for key, item in data.items()}
     if origin in (typing.Union, types.UnionType):
-        if data is None:
-            return None
-        return from_wire(next(a for a in arguments if a is not type(None)), data)
-    if kind is float and isinstance(data, int):
-        return float(data)
-    return data
+        inner = _reader(next(a for a in arguments if a is not type(None)))
+        return lambda data: None if data is None else inner(data)
+    if kind is float:
+        return lambda data: float(data) if isinstance(data, int) else data
+    return _as_is
