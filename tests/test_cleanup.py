@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.pod import reaping
+
 from .conftest import REPO, engine_backend_or_skip, engine_params, interrupt
 
 
@@ -53,3 +55,28 @@ def test_ctrl_c_on_an_engine_leaves_no_container_or_volume(reference_submission,
     grader_pid = done.args
     assert client.containers.list(all=True, filters=owned_by(grader_pid)) == []
     assert client.volumes.list(filters=owned_by(grader_pid)) == []
+
+
+def _own_session_child() -> subprocess.Popen:
+    return subprocess.Popen(["sleep", "30"], start_new_session=True)
+
+
+def test_only_children_the_grader_did_not_start_count_as_escapees(monkeypatch):
+    """A child of ours in a session of its own is an escapee (a daemon adopted by the
+    subreaper) unless we started it: two pods of one process must not take each other's
+    programs for escapees, even while one is being started and its pid is not yet known
+    (a teardown once killed the other pod's server as it restarted: exit status 0)."""
+    monkeypatch.setattr(reaping, "START_WAIT", 0.2)
+    escaped, started, starting = (_own_session_child() for _ in range(3))
+    try:
+        reaping.SPAWNS.started(started.pid)
+        assert escaped.pid in reaping.adopted() and started.pid not in reaping.adopted()
+        with reaping.SPAWNS.starting():  # `starting` exists; its start is under way
+            assert reaping.adopted() == []
+        reaping.SPAWNS.started(starting.pid)
+        assert set(reaping.adopted()) & {started.pid, starting.pid} == set()
+    finally:
+        for child in (escaped, started, starting):
+            reaping.SPAWNS.ended(child.pid)
+            child.kill()
+            child.wait()

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -87,7 +87,6 @@ class LocalPod(Pod):
     backend = "local"
     sandboxed = False
 
-    live: ClassVar[set[LocalPod]] = set()  # in this process: whose programs are whose
 
     def __init__(self, nursery: trio.Nursery, workdir: Path, output_cap: int,
                  limits: ResourceLimits, notes: tuple[str, ...] = (),
@@ -118,7 +117,6 @@ class LocalPod(Pod):
         # A program that escapes its process group (double fork, setsid, a cleared
         # environment) is then adopted by this process, and found at teardown.
         become_subreaper()
-        LocalPod.live.add(self)
         if self._user is not None:  # builds write as the student's user
             _chown_tree(self.workdir, *self._user)
         env = {**self._env, "PYTHONPATH": str(GRADER_ROOT)}
@@ -234,9 +232,7 @@ class LocalPod(Pod):
             # by its marker, or, marker cleared, adopted by this process.
             await trio.to_thread.run_sync(sweep_run, self.run_id)
         finally:
-            LocalPod.live.discard(self)
-            others = {p.process.pid for pod in LocalPod.live for p in pod._processes}
-            await trio.to_thread.run_sync(kill_adopted, others)
+            await trio.to_thread.run_sync(kill_adopted)
             if self._user is not None:  # a user that runs nothing but this grading
                 await trio.to_thread.run_sync(kill_user, self._user[0])
 

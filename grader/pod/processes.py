@@ -26,7 +26,7 @@ from pathlib import Path
 
 import trio
 
-from .reaping import process_files, stat_fields
+from .reaping import SPAWNS, process_files, stat_fields
 
 RUN_MARKER = "SOCKET_GRADER_RUN"
 
@@ -120,6 +120,8 @@ class HostProcess:
         self.signal_group(signal.SIGKILL)
         with trio.move_on_after(max(grace, 1.0)):
             await self.process.wait()
+        if self.process.returncode is not None:
+            SPAWNS.ended(self.process.pid)
 
     def output(self) -> tuple[bytes, bytes]:
         return self.stdout.value(), self.stderr.value()
@@ -172,17 +174,19 @@ async def spawn(nursery: trio.Nursery, argv: list[str], cwd: Path, output_cap: i
     only), it runs as that user, with no supplementary groups.
     """
     identity = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
-    process = await trio.lowlevel.open_process(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=limits.apply if limits is not None else None,
-        **identity,
-    )
+    with SPAWNS.starting():  # not an escapee while it starts (see reaping.Spawns)
+        process = await trio.lowlevel.open_process(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=limits.apply if limits is not None else None,
+            **identity,
+        )
+        SPAWNS.started(process.pid)
     host_process = HostProcess(" ".join(argv), process, CappedOutput(output_cap),
                                CappedOutput(output_cap))
 

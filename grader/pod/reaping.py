@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,15 +111,59 @@ def reap_orphans() -> None:
                 break
 
 
-def adopted(exclude: set[int]) -> list[int]:
-    """Children of this process that left its session and are not in `exclude`: programs
+class Spawns:
+    """The programs this process started itself, and how many starts are under way. An
+    escapee is a child of ours in a session of its own that is NOT one of these; while a
+    start is under way its child exists before its pid is known, so no escapee is picked
+    then (another pod's server being started is not an escapee)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pids: set[int] = set()
+        self.under_way = 0
+
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        with self.lock:
+            self.under_way += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.under_way -= 1
+
+    def started(self, pid: int) -> None:
+        with self.lock:
+            self.pids.add(pid)
+
+    def ended(self, pid: int) -> None:
+        with self.lock:
+            self.pids.discard(pid)
+
+
+SPAWNS = Spawns()
+START_WAIT = 5.0  # seconds escapee hunting waits for starts under way to be registered
+
+
+def adopted() -> list[int]:
+    """Children of this process that left its session and that it did not start: programs
     that escaped their process group (double fork and setsid) and that this process, a
-    child subreaper, adopted when their parent died. Nothing else of ours lives in
-    another session but the programs we started ourselves, which `exclude` names."""
+    child subreaper, adopted when their parent died. Empty while starts stay under way
+    (see Spawns): better to leave an escapee to the sweep than kill a program starting."""
     me, session = os.getpid(), os.getsid(0)
+    deadline = time.monotonic() + START_WAIT
+    while True:
+        with SPAWNS.lock:
+            if not SPAWNS.under_way:
+                ours = set(SPAWNS.pids)
+                parents = _parents()
+                break
+        if time.monotonic() > deadline:
+            return []
+        time.sleep(0.01)
     found = []
-    for pid, parent in _parents().items():
-        if parent != me or pid in exclude:
+    for pid, parent in parents.items():
+        if parent != me or pid in ours:
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if os.getsid(pid) != session:
@@ -126,10 +171,10 @@ def adopted(exclude: set[int]) -> list[int]:
     return found
 
 
-def kill_adopted(exclude: set[int]) -> list[int]:
+def kill_adopted() -> list[int]:
     """Kill every adopted escapee (see `adopted`) with its tree, and collect it."""
     killed = []
-    for pid in adopted(exclude):
+    for pid in adopted():
         killed += kill_tree(pid, include_root=True)
         for _ in range(50):  # reap it (it is ours now), without touching other children
             with contextlib.suppress(ChildProcessError):
