@@ -80,9 +80,14 @@ CASES = [
          {"server-starts": ("listened on", "not on port")}),
     Case("exits-at-once", LOAD, NOT_STARTED,
          {"server-starts": ("exited with status 1", "cannot open settings.ini")}),
-    Case("crashes-after-few-clients", LOAD, UNSERVED,
-         {"server-concurrency": ("RuntimeError", "during this check",
-                                 "too many clients")}),
+    # Restarted for each later check, it crashes again at its 4th accept: every check
+    # that brings that about says so, whichever moment the crash comes (it once raced
+    # the burst's connects and the restart's TIME_WAIT count: pass one run, not the next).
+    Case("crashes-after-few-clients", (*LOAD, "server-burst", "server-restart"),
+         {**UNSERVED, "server-burst": "fail", "server-restart": "inconclusive"},
+         {"server-concurrency": ("RuntimeError", "during this check", "too many clients"),
+          "server-burst": ("RuntimeError", "during this check"),
+          "server-restart": ("RuntimeError", "before we stopped it")}),
     Case("build-fails", (*STARTS, "client-echo"), {"server-starts": "fail"},
          {"server-starts": ("did not build", "`make` exited with status 2")}),
     Case("build-never-ends", STARTS, {"server-starts": "fail"},

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import trio
+
 from ..grading.sockets import endpoint, four_tuple
 from ..pod.base import describe_status
 from ..probe import messages as m
 from .base import Outcome, check, failed, inconclusive, passed, scored
 from .evidence import MAX_SHOWN, counted, source_addresses, tail
-from .server import require_server, start_problem
+from .server import died_during_check, require_server, start_problem
 
 if TYPE_CHECKING:
     from ..grading.context import CheckContext
@@ -64,6 +66,11 @@ async def server_burst(ctx: CheckContext) -> Outcome:
                                timeout=ctx.params["timeout"]) as group:
         opened = group.opened
         after = await ctx.probe.call(m.ReadCounters())
+        # Judged once the server took what the burst left in its accept queue: a server
+        # that crashes while accepting it crashed in this check, every time.
+        await _until_accepts_stop(ctx, port, ctx.params["timeout"])
+        died = await died_during_check(ctx, wait=1.0 if not await _listening(ctx, port)
+                                       else 0.0)
     dropped = {name: after.values[name] - before.values.get(name, 0) for name in after.values
                if after.values[name] > before.values.get(name, 0)}
     evidence = {"clients": count, "backlog": backlog,
@@ -76,6 +83,11 @@ async def server_burst(ctx: CheckContext) -> Outcome:
                      "; the kernel counted " + ", ".join(f"{n} {name}" for name, n in
                                                          dropped.items())
                      if dropped else ", with no overflow counted") + ".")
+    if died is not None:
+        return failed(f"{count} connections in one instant: {died}", evidence=evidence,
+                      details=(this_time,),
+                      hint="Keep the listening socket open and keep accepting: a server "
+                           "must survive any number of clients.")
     if backlog < 0:
         if opened.opened == count and not dropped:
             return passed(f"{count} connections in one instant: all connected, none dropped "
@@ -171,6 +183,30 @@ async def server_lifecycle(ctx: CheckContext) -> Outcome:
                   details=tuple(story))
 
 
+ACCEPT_PAUSE = 0.5  # seconds without an accept after which a server stopped accepting
+
+
+async def _until_accepts_stop(ctx: CheckContext, port: int, limit: float) -> None:
+    """Until the accept queue on `port` is empty, its listener gone, or the server took
+    none for ACCEPT_PAUSE seconds (at most `limit` seconds)."""
+    queued, since = -1, trio.current_time()
+    with trio.move_on_after(limit):
+        while True:
+            found = await ctx.probe.call(m.ReadListeners(port))
+            now_queued = sum(item.queued for item in found.listeners)
+            if not found.listeners or now_queued == 0:
+                return
+            if queued < 0 or now_queued < queued:
+                queued, since = now_queued, trio.current_time()
+            elif trio.current_time() - since > ACCEPT_PAUSE:
+                return
+            await trio.sleep(0.02)
+
+
+async def _listening(ctx: CheckContext, port: int) -> bool:
+    return bool((await ctx.probe.call(m.ReadListeners(port))).listeners)
+
+
 @check("server-restart", title="Restarts at once despite TIME_WAIT", concepts=("Q2",),
        depends_on=("server-starts",),
        params={"connections": 24, "round_timeout": 5.0, "close_timeout": 5.0,
@@ -183,6 +219,8 @@ async def server_restart(ctx: CheckContext) -> Outcome:
     async with ctx.connections(count, sources=source_addresses(count),
                                timeout=ctx.params["connect_timeout"]) as group:
         before = await ctx.protocol.round(group, 1, ctx.params["round_timeout"])
+        crashed = await died_during_check(ctx, wait=0.0 if await _listening(ctx, port)
+                                          else 1.0)
         await ctx.server.stop()
         needed_kill = ctx.server.program is not None and ctx.server.program.needed_kill
         await group.await_end(ctx.params["close_timeout"])
@@ -197,6 +235,11 @@ async def server_restart(ctx: CheckContext) -> Outcome:
               else f"{before.answered} of them answered a message")
     stopped = (f"(SIGTERM; it ignored that, so SIGKILL after {ctx.limits.stop_grace:g} s)"
                if needed_kill else "(SIGTERM)")
+    if crashed is not None:
+        return inconclusive(
+            f"{crashed}, before we stopped it, so how it restarts could not be seen",
+            evidence=evidence, details=(f"We opened {opened} connections ({talked}) to stop "
+                                        "your server while clients were connected.",))
     if not time_wait:
         return inconclusive(
             f"no TIME_WAIT sockets on :{port} after stopping your server, so a restart would "

@@ -169,7 +169,7 @@ async def server_concurrency(ctx: CheckContext) -> Outcome:
         why = (what_went_wrong(rounds, timeout, ctx.protocol.incomplete, idle) if opened.opened
                else "no connection could be opened")
         summary = f"{summary}: {why}"
-    if (died := await _died(ctx, wait=1.0 if served < count else 0.0)) is not None:
+    if (died := await died_during_check(ctx, wait=1.0 if served < count else 0.0)) is not None:
         details.append(died)
         summary = f"{summary}; {died}"
     return scored(served / count, summary, evidence=evidence, details=tuple(details),
@@ -219,7 +219,7 @@ def _rounds_story(rounds: list[Round], wanted: int, opened: int, timeout: float,
     return story
 
 
-async def _died(ctx: CheckContext, wait: float = 0.0) -> str | None:
+async def died_during_check(ctx: CheckContext, wait: float = 0.0) -> str | None:
     """`your server exited ... during this check` when it did, else None. With `wait`,
     gives a server that just crashed that long to be seen as ended."""
     program = ctx.server.program
