@@ -158,7 +158,7 @@ async def end_to_end(ctx: CheckContext) -> Outcome:
     if end.hint and not completed.timed_out:
         hint = end.hint
     elif seen.kind == "timed-out" and printed == len(lines):
-        waited = (f"sat idle with your server for {completed.idle_seconds:g} s"
+        waited = (f"sat idle with your server for {completed.idle_seconds:g} s, waiting"
                   if completed.idle_seconds else f"waited {completed.duration:.0f} s")
         summary = (f"all {len(lines)} lines came back, but the conversation never ended: "
                    f"your client {waited} for your server to close the connection after "
