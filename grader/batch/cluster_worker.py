@@ -38,7 +38,7 @@ from ..errors import BackendUnavailable, InputError
 from .children import grader_environment
 from .payload import Job, stage_job
 from .records import reason
-from .run import BatchOptions, Graded, grade_in_worker
+from .run import BatchOptions, Graded, default_jobs, grade_in_worker
 
 TOPIC = "socket-grader"  # the Dask event topic: "this worker started grading that key"
 SCRATCH_PARENT = Path(tempfile.gettempdir()) / "socket-grader-cluster"
@@ -200,9 +200,9 @@ def run_worker_command(argv: Sequence[str]) -> int:
     parser.add_argument("--scheduler", required=True, metavar="ADDRESS",
                         help="the Dask scheduler, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--pods", type=positive_int, metavar="N",
-                        default=max(1, (os.cpu_count() or 2) // 2),
-                        help="gradings at once on this machine (default: %(default)s, half "
-                        "the CPUs)")
+                        default=default_jobs(),
+                        help="gradings at once on this machine (default: %(default)s, twice "
+                        "the CPUs, as `grade batch --jobs`)")
     parser.add_argument("--name", default=f"{socket.gethostname()}-{os.getpid()}",
                         help="this worker's name in the batch's progress (default: "
                         "HOST-PID)")

@@ -17,7 +17,7 @@ from ..inert import inert
 from ..pod import BACKENDS, choose_backend
 from .discover import MAX_BYTES, MAX_FILES
 from .progress import PlainProgress, RichProgress
-from .run import SIMILARITY_TIMEOUT, BatchOptions, run_batch
+from .run import SIMILARITY_TIMEOUT, BatchOptions, default_jobs, run_batch
 
 DESCRIPTION = """\
 Grade a whole class. Each subfolder, .zip or .tar.gz archive of SUBMISSIONS_DIR is one
@@ -39,8 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="where results go (made if missing)")
     parser.add_argument("--jobs", type=positive_int, metavar="N",
                         help="gradings at once, each in its own pod (default: "
-                        f"{_default_jobs()}, half the CPUs: the concurrency checks need CPU "
-                        "time to be fair; with --cluster: every pod of the workers)")
+                        f"{default_jobs()}, twice the CPUs: a grading mostly waits on its "
+                        "programs, and no verdict depends on the machine's load; with "
+                        "--cluster: every pod of the workers)")
     parser.add_argument("--cluster", metavar="ADDRESS",
                         help="grade on the workers of the Dask scheduler at ADDRESS, e.g. "
                         "tcp://10.0.0.5:8786 (needs socket-grader[cluster]; TLS settings "
@@ -91,10 +92,6 @@ def _cluster_backend(args: argparse.Namespace) -> str:
     return args.backend
 
 
-def _default_jobs() -> int:
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
-
-
 def _only(values: list[str] | None) -> tuple[str, ...]:
     names = [name.strip() for value in values or () for name in value.split(",")]
     if values is not None and not any(names):
@@ -125,7 +122,7 @@ def run_batch_command(argv: Sequence[str]) -> int:
         # Each grading's worker process must find the same engine this one found.
         os.environ.update(backend.environment())
         backend_name = backend.name
-    options = BatchOptions(backend=backend_name, jobs=args.jobs or _default_jobs(),
+    options = BatchOptions(backend=backend_name, jobs=args.jobs or default_jobs(),
                            image=image,
                            force=args.force, retry_errors=args.retry_errors,
                            student_timeout=args.student_timeout,
