@@ -106,3 +106,30 @@ def test_a_server_that_never_reads_is_failed_once_it_sits_idle(tmp_path, backend
         # Both backends read the server's CPU time on this machine (the engine is local).
         assert check.evidence["server_idle_seconds"] == IDLE_AFTER, check_id
         assert f"sat idle (it used no CPU) for {IDLE_AFTER:g} s" in check.summary
+
+
+def test_the_probe_refuses_to_conclude_while_it_feeds_the_server():
+    """A server sent a request a byte at a time uses next to no CPU: it waits on us. A
+    wait ends early only once `quiet` seconds passed since the last byte we sent."""
+    from grader.probe import messages as m
+    from grader.probe.connections import ConnectionGroups
+
+    async def main() -> list[int]:
+        groups = ConnectionGroups()
+        ended = []
+
+        async def feeding(seconds: float) -> None:
+            groups._sends["g"] = 1  # a send under way, as _send notes it
+            await trio.sleep(seconds)
+            groups._sends["g"] = 0
+            groups._sent_at["g"] = trio.current_time()
+
+        with groups._waiting("g", 60):
+            groups._groups["g"] = []
+            await feeding(5.0)
+            for _ in range(2):
+                ended.append((await groups.conclude(m.Conclude("g", IDLE_AFTER))).ended)
+                await trio.sleep(IDLE_AFTER)
+        return ended
+
+    assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == [0, 1]

@@ -68,9 +68,8 @@ async def server_burst(ctx: CheckContext) -> Outcome:
         after = await ctx.probe.call(m.ReadCounters())
         # Judged once the server took what the burst left in its accept queue: a server
         # that crashes while accepting it crashed in this check, every time.
-        await _until_accepts_stop(ctx, port, ctx.params["timeout"])
-        died = await died_during_check(ctx, wait=1.0 if not await _listening(ctx, port)
-                                       else 0.0)
+        listening = await _until_accepts_stop(ctx, port, ctx.params["timeout"])
+        died = await died_during_check(ctx, wait=0.0 if listening else 1.0)
     dropped = {name: after.values[name] - before.values.get(name, 0) for name in after.values
                if after.values[name] > before.values.get(name, 0)}
     evidence = {"clients": count, "backlog": backlog,
@@ -186,21 +185,24 @@ async def server_lifecycle(ctx: CheckContext) -> Outcome:
 ACCEPT_PAUSE = 0.5  # seconds without an accept after which a server stopped accepting
 
 
-async def _until_accepts_stop(ctx: CheckContext, port: int, limit: float) -> None:
+async def _until_accepts_stop(ctx: CheckContext, port: int, limit: float) -> bool:
     """Until the accept queue on `port` is empty, its listener gone, or the server took
-    none for ACCEPT_PAUSE seconds (at most `limit` seconds)."""
+    none for ACCEPT_PAUSE seconds (at most `limit` seconds); whether it still listens."""
     queued, since = -1, trio.current_time()
+    listening = True
     with trio.move_on_after(limit):
         while True:
             found = await ctx.probe.call(m.ReadListeners(port))
+            listening = bool(found.listeners)
             now_queued = sum(item.queued for item in found.listeners)
-            if not found.listeners or now_queued == 0:
-                return
+            if not listening or now_queued == 0:
+                break
             if queued < 0 or now_queued < queued:
                 queued, since = now_queued, trio.current_time()
             elif trio.current_time() - since > ACCEPT_PAUSE:
-                return
+                break
             await trio.sleep(0.02)
+    return listening
 
 
 async def _listening(ctx: CheckContext, port: int) -> bool:

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import trio
 
-from ..pod.idleness import IDLE_AFTER, until_idle
+from ..pod.idleness import IDLE_AFTER, read_off_loop, until_idle
 from ..pod.probe_session import ProbeSession
 from ..probe import messages as m
 
@@ -29,12 +29,8 @@ class ConnectionGroup:
         self.name = name
         self.opened = opened
         self.server_cpu = server_cpu
-        self.ended_idle = 0  # waits that ended because the server sat idle
-
-    @property
-    def idle_seconds(self) -> float:
-        """How long the server sat idle before a wait ended early; 0 when none did."""
-        return IDLE_AFTER if self.ended_idle else 0.0
+        # How long the server sat idle before a wait ended early; 0 when none did.
+        self.idle_seconds = 0.0
 
     async def _wait(self, request: m.Request[ResultT]) -> ResultT:
         """A probe call that waits on the server: ended early once the server sits idle."""
@@ -47,14 +43,11 @@ class ConnectionGroup:
         return answer
 
     async def _conclude_when_idle(self, server_cpu: Callable[[], float | None]) -> None:
-        async def read_cpu() -> float | None:  # it may scan /proc: off the event loop
-            return await trio.to_thread.run_sync(server_cpu)
-
         while True:
-            await until_idle(read_cpu)
-            concluded = await self.probe.call(m.Conclude(self.name))
+            await until_idle(read_off_loop(server_cpu), IDLE_AFTER)
+            concluded = await self.probe.call(m.Conclude(self.name, IDLE_AFTER))
             if concluded.ended:
-                self.ended_idle += 1
+                self.idle_seconds = IDLE_AFTER
                 return
 
     @property

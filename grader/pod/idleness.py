@@ -9,6 +9,7 @@ for until the deadline.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -17,6 +18,12 @@ import trio
 IDLE_AFTER = 3.0  # seconds without CPU after which a wait on the program is decided
 LOOK_EVERY = 0.25  # seconds between readings of its CPU time
 IDLE_SHARE = 0.01  # using less than this share of one core counts as idle
+
+
+def read_off_loop(reader: Callable[[], float | None],
+                  ) -> Callable[[], Awaitable[float | None]]:
+    """`reader` for until_idle, run in a worker thread: it may scan /proc."""
+    return functools.partial(trio.to_thread.run_sync, reader)
 
 
 async def until_idle(cpu_seconds: Callable[[], Awaitable[float | None]],
@@ -51,10 +58,7 @@ async def end_when_idle(deadline: trio.CancelScope, fed: trio.Event,
         used = [cpu_seconds() for cpu_seconds in programs]
         return None if None in used else sum(u for u in used if u is not None)
 
-    async def read_together() -> float | None:  # it may scan /proc: off the event loop
-        return await trio.to_thread.run_sync(together)
-
     await fed.wait()
-    await until_idle(read_together, quiet)
+    await until_idle(read_off_loop(together), quiet)
     ended.append(quiet)
     deadline.cancel()

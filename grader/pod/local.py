@@ -87,7 +87,6 @@ class LocalPod(Pod):
     backend = "local"
     sandboxed = False
 
-
     def __init__(self, nursery: trio.Nursery, workdir: Path, output_cap: int,
                  limits: ResourceLimits, notes: tuple[str, ...] = (),
                  user: tuple[int, int] | None = None) -> None:

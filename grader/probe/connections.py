@@ -155,6 +155,18 @@ class ConnectionGroups:
     def __init__(self) -> None:
         self._groups: dict[str, list[Connection]] = {}
         self._waits: dict[str, set[trio.CancelScope]] = {}
+        self._sends: dict[str, int] = {}  # sends under way, per group
+        self._sent_at: dict[str, float] = {}  # when the last of them ended
+
+    async def _send(self, group: str, conn: Connection, payload: bytes, slice_size: int,
+                    pause: float) -> str:
+        """send_payload, noting that the group is being written to (see conclude)."""
+        self._sends[group] = self._sends.get(group, 0) + 1
+        try:
+            return await send_payload(conn, payload, slice_size, pause)
+        finally:
+            self._sends[group] -= 1
+            self._sent_at[group] = trio.current_time()
 
     @contextmanager
     def _waiting(self, group: str, timeout: float) -> Iterator[None]:
@@ -172,7 +184,11 @@ class ConnectionGroups:
         waits = self._waits.get(request.group, set())
         live = [conn.stream.socket.fileno() for conn in self._groups.get(request.group, ())
                 if not conn.at_eof and not conn.broken]
-        if not waits or any_readable(live):
+        # A server fed a byte at a time uses next to no CPU: it is waiting on us, not
+        # idle, until it has had `quiet` seconds since the last byte we sent it.
+        fed_lately = (self._sends.get(request.group, 0) > 0 or trio.current_time()
+                      - self._sent_at.get(request.group, -request.quiet) < request.quiet)
+        if not waits or fed_lately or any_readable(live):
             return Concluded(0)
         for scope in waits:
             scope.cancel()
@@ -220,8 +236,8 @@ class ConnectionGroups:
         failed: dict[str, int] = {}
 
         async def send_one(conn: Connection, payload: bytes) -> None:
-            if reason := await send_payload(conn, payload, request.slice_size,
-                                            request.pause):
+            if reason := await self._send(request.group, conn, payload, request.slice_size,
+                                          request.pause):
                 failed[reason] = failed.get(reason, 0) + 1
 
         with trio.move_on_after(request.timeout):
@@ -252,8 +268,8 @@ class ConnectionGroups:
         replies: dict[int, Reply] = {}
 
         async def send_one(conn: Connection, payload: bytes) -> None:
-            if reason := await send_payload(conn, payload, request.slice_size,
-                                            request.pause):
+            if reason := await self._send(request.group, conn, payload, request.slice_size,
+                                          request.pause):
                 replies[conn.index] = Reply(conn.index, "send-failed", b"", reason,
                                             trio.current_time() - started)
 
