@@ -22,7 +22,7 @@ import trio
 
 from grader import load_assignment
 from grader.batch import BatchOptions, run_batch
-from grader.batch.cluster_worker import SCRATCH_PARENT, remove_stale_scratch
+from grader.batch.cluster_worker import SCRATCH_PARENT, remove_job_scratch, remove_stale_scratch
 from grader.cli import main
 
 from .cluster_helpers import Cluster, children, running_cluster
@@ -264,6 +264,17 @@ def test_scratch_space_of_a_dead_worker_is_removed(tmp_path):
     reused.mkdir()
     assert remove_stale_scratch(tmp_path) == 2
     assert [p.name for p in tmp_path.iterdir()] == [alive.name]
+
+
+def test_a_workers_scratch_folder_goes_with_its_last_job(tmp_path):
+    owner = tmp_path / "owner"
+    first, second = owner / "job-1", owner / "job-2"
+    for job in (first, second):
+        (job / "work").mkdir(parents=True)
+    remove_job_scratch(first)
+    assert [p.name for p in owner.iterdir()] == ["job-2"]  # the other job still runs
+    remove_job_scratch(second)
+    assert not owner.exists()
 
 
 def _batch_command(submissions: Path, out: Path, cluster: Cluster) -> list[str]:

@@ -111,25 +111,29 @@ def test_a_server_that_never_reads_is_failed_once_it_sits_idle(tmp_path, backend
 def test_the_probe_refuses_to_conclude_while_it_feeds_the_server():
     """A server sent a request a byte at a time uses next to no CPU: it waits on us. A
     wait ends early only once `quiet` seconds passed since the last byte we sent."""
+    import socket
+
     from grader.probe import messages as m
     from grader.probe.connections import ConnectionGroups
 
     async def main() -> list[int]:
         groups = ConnectionGroups()
         ended = []
-
-        async def feeding(seconds: float) -> None:
-            groups._sends["g"] = 1  # a send under way, as _send notes it
-            await trio.sleep(seconds)
-            groups._sends["g"] = 0
-            groups._sent_at["g"] = trio.current_time()
-
-        with groups._waiting("g", 60):
-            groups._groups["g"] = []
-            await feeding(5.0)
-            for _ in range(2):
-                ended.append((await groups.conclude(m.Conclude("g", IDLE_AFTER))).ended)
-                await trio.sleep(IDLE_AFTER)
+        with socket.socket() as listener:  # takes the bytes, never answers
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(4)
+            port = listener.getsockname()[1]
+            await groups.open(m.Open("g", "127.0.0.1", port, 1, ("127.0.0.1",), 10,
+                                     "burst", 10))
+            async with trio.open_nursery() as nursery:
+                # six bytes a second apart: fed until t = 5
+                nursery.start_soon(groups.send, m.Send("g", (b"abcdef",), 60, slice_size=1,
+                                                       pause=1.0))
+                nursery.start_soon(groups.read, m.Read("g", 60, until=b"\n"))
+                for moment in (2.5, 5.5, 8.5):  # feeding, quiet too short, quiet enough
+                    await trio.sleep_until(moment)
+                    ended.append((await groups.conclude(m.Conclude("g", IDLE_AFTER))).ended)
+            await groups.close_all()
         return ended
 
-    assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == [0, 1]
+    assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == [0, 0, 1]

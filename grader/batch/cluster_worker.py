@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import os
@@ -89,8 +90,19 @@ def remove_stale_scratch(parent: Path = SCRATCH_PARENT) -> int:
 def _scratch() -> Path:
     owner = _owner(os.getpid()) or str(os.getpid())
     folder = SCRATCH_PARENT / owner / uuid.uuid4().hex[:12]
+    for _ in range(2):  # another task of this worker may remove the owner's folder meanwhile
+        with contextlib.suppress(FileNotFoundError):
+            folder.mkdir(parents=True, mode=0o700)
+            return folder
     folder.mkdir(parents=True, mode=0o700)
     return folder
+
+
+def remove_job_scratch(scratch: Path) -> None:
+    """The job's folder, and its owner's once no other job of this worker uses it."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    with contextlib.suppress(OSError):  # not empty: another task's job is in it
+        scratch.parent.rmdir()
 
 
 # --- the task ------------------------------------------------------------------------
@@ -125,7 +137,7 @@ def grade_task(version: str, fields: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # this machine's trouble (a full disk, ...), not the student's
         return {**here, "machine": f"{type(exc).__name__}: {exc}"}
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_job_scratch(scratch)
 
 
 def _cancelled(worker: Any, key: str) -> bool:

@@ -12,20 +12,22 @@ from __future__ import annotations
 import random
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import trio
 
 from .connection import (
-    BROKEN,
+    Connecting,
     Connection,
+    Draining,
+    Reading,
+    Sending,
+    Talking,
     any_readable,
     describe,
-    read_reply,
-    reply_at_wait_end,
-    send_payload,
 )
+from .driving import Driver, Step
 from .kernel import read_listeners
 from .messages import (
     Abort,
@@ -42,7 +44,6 @@ from .messages import (
     Pacing,
     Read,
     Replies,
-    Reply,
     Send,
     Sent,
 )
@@ -50,53 +51,39 @@ from .messages import (
 MAX_IN_FLIGHT = 128  # connects under way at once, however large the backlog
 POLL = 0.002  # seconds between looks at the accept queue while pacing
 UNKNOWN_BACKLOG_WINDOW = 1  # without sock_diag the backlog is unknown: assume the least
-
-
-async def _connect(host: str, port: int, source: str) -> trio.SocketStream:
-    sock = trio.socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                              socket.SOCK_STREAM)
-    try:
-        await sock.bind((source, 0))  # port 0: the kernel picks the ephemeral port
-        await sock.connect((host, port))
-    except BaseException:
-        sock.close()
-        raise
-    return trio.SocketStream(sock)
+STARTS_BETWEEN_YIELDS = 512  # a burst of connects lets the probe's other requests in
 
 
 class _Opening:
     """One Open request under way: its connections, failures and pacing record."""
 
-    def __init__(self, request: Open) -> None:
+    def __init__(self, request: Open, driver: Driver) -> None:
         self.request = request
+        self.driver = driver
         self.opened: dict[int, Connection] = {}
         self.errors: dict[str, int] = {}
-        self.in_flight = 0
 
-    async def connect(self, index: int) -> None:
+    def start(self, index: int) -> None:
         request = self.request
-        try:
-            stream = await _connect(request.host, request.port,
-                                    request.sources[index % len(request.sources)])
-        except OSError as exc:
-            reason = describe(exc)
-            self.errors[reason] = self.errors.get(reason, 0) + 1
-            return
-        finally:
-            self.in_flight -= 1
-        local = stream.socket.getsockname()
-        self.opened[index] = Connection(index, stream, (local[0], local[1]))
+        self.driver.start(Connecting(index, request.host, request.port,
+                                     request.sources[index % len(request.sources)],
+                                     self.record))
 
-    def start(self, nursery: trio.Nursery, index: int) -> None:
-        self.in_flight += 1
-        nursery.start_soon(self.connect, index)
+    def record(self, step: Connecting) -> None:
+        if step.connection is not None:
+            self.opened[step.index] = step.connection
+        else:
+            self.errors[step.error] = self.errors.get(step.error, 0) + 1
 
-    async def burst(self, nursery: trio.Nursery) -> Pacing:
+    async def burst(self) -> Pacing:
         for index in range(self.request.count):
-            self.start(nursery, index)
+            self.start(index)
+            if index % STARTS_BETWEEN_YIELDS == STARTS_BETWEEN_YIELDS - 1:
+                await trio.lowlevel.checkpoint()
+        await self.driver.run()
         return Pacing("burst", -1, self.request.count, 0, False, 0, 0.0)
 
-    async def absorbed(self, nursery: trio.Nursery) -> Pacing:
+    async def absorbed(self) -> Pacing:
         """Start connects only while the accept queue has room: waiting connections never
         exceed what the listener's backlog holds, so none is dropped. The kernel keeps
         backlog + 1 completed connections; one slot stays spare. Then wait until the
@@ -112,21 +99,23 @@ class _Opening:
         while True:
             listeners, _ = read_listeners(request.port)
             queued = sum(item.queued for item in listeners)
-            if started == request.count and not self.in_flight and (queued == 0
-                                                                     or not listeners):
+            in_flight = self.driver.unfinished
+            if started == request.count and not in_flight and (queued == 0
+                                                                or not listeners):
                 return Pacing("absorbed", backlog, window, waits, False, 0, 0.0)
-            room = window - queued - self.in_flight if started < request.count else 0
+            room = window - queued - in_flight if started < request.count else 0
             if room > 0:
                 for _ in range(min(room, request.count - started)):
-                    self.start(nursery, started)
+                    self.start(started)
                     started += 1
                 watch.progress()
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
                 continue
             if watch.stalled(len(self.opened) - queued):
                 return Pacing("absorbed", backlog, window, waits, True, queued, 0.0)
             waits += 1
-            await trio.sleep(POLL)
+            # wakes early when a connect ends: its room may be free at once
+            await self.driver.wait_for_progress(trio.current_time() + POLL)
 
 
 class _AcceptWatch:
@@ -155,18 +144,6 @@ class ConnectionGroups:
     def __init__(self) -> None:
         self._groups: dict[str, list[Connection]] = {}
         self._waits: dict[str, set[trio.CancelScope]] = {}
-        self._sends: dict[str, int] = {}  # sends under way, per group
-        self._sent_at: dict[str, float] = {}  # when the last of them ended
-
-    async def _send(self, group: str, conn: Connection, payload: bytes, slice_size: int,
-                    pause: float) -> str:
-        """send_payload, noting that the group is being written to (see conclude)."""
-        self._sends[group] = self._sends.get(group, 0) + 1
-        try:
-            return await send_payload(conn, payload, slice_size, pause)
-        finally:
-            self._sends[group] -= 1
-            self._sent_at[group] = trio.current_time()
 
     @contextmanager
     def _waiting(self, group: str, timeout: float) -> Iterator[None]:
@@ -182,12 +159,13 @@ class ConnectionGroups:
 
     async def conclude(self, request: Conclude) -> Concluded:
         waits = self._waits.get(request.group, set())
-        live = [conn.stream.socket.fileno() for conn in self._groups.get(request.group, ())
-                if not conn.at_eof and not conn.broken]
+        connections = self._groups.get(request.group, [])
+        live = [conn.fd for conn in connections if not conn.at_eof and not conn.broken]
         # A server fed a byte at a time uses next to no CPU: it is waiting on us, not
         # idle, until it has had `quiet` seconds since the last byte we sent it.
-        fed_lately = (self._sends.get(request.group, 0) > 0 or trio.current_time()
-                      - self._sent_at.get(request.group, -request.quiet) < request.quiet)
+        now = trio.current_time()
+        fed_lately = any(conn.sending or now - conn.sent_at < request.quiet
+                         for conn in connections)
         if not waits or fed_lately or any_readable(live):
             return Concluded(0)
         for scope in waits:
@@ -210,13 +188,13 @@ class ConnectionGroups:
     async def open(self, request: Open) -> Opened:
         if request.group in self._groups:
             raise ValueError(f"connection group {request.group!r} is already open")
-        opening = _Opening(request)
         started = trio.current_time()
         pacing = Pacing(request.pacing, -1, 0, 0, False, 0, 0.0)
-        with trio.move_on_after(request.timeout):
-            async with trio.open_nursery() as nursery:
-                pace = opening.burst if request.pacing == "burst" else opening.absorbed
-                pacing = await pace(nursery)
+        with Driver() as driver:
+            opening = _Opening(request, driver)
+            with trio.move_on_after(request.timeout):
+                pacing = await (opening.burst() if request.pacing == "burst"
+                                else opening.absorbed())
         connections = [opening.opened[i] for i in sorted(opening.opened)]
         self._groups[request.group] = connections
         errors = dict(opening.errors)
@@ -233,114 +211,78 @@ class ConnectionGroups:
 
     async def send(self, request: Send) -> Sent:
         connections = self._chosen(request.group, request.connections)
-        failed: dict[str, int] = {}
-
-        async def send_one(conn: Connection, payload: bytes) -> None:
-            if reason := await self._send(request.group, conn, payload, request.slice_size,
-                                          request.pause):
-                failed[reason] = failed.get(reason, 0) + 1
-
+        sendings = [Sending(conn, payload, request.slice_size, request.pause)
+                    for conn, payload in zip(connections, request.payloads, strict=False)]
         with trio.move_on_after(request.timeout):
-            await _each(connections, request.payloads, request.order_seed, send_one)
+            await _drive(sendings, request.order_seed)
+        failed: dict[str, int] = {}
+        for sending in sendings:
+            if sending.failure:
+                failed[sending.failure] = failed.get(sending.failure, 0) + 1
         return Sent(failed)
 
     async def read(self, request: Read) -> Replies:
         connections = self._chosen(request.group, request.connections)
         lengths = request.lengths or (request.length,) * len(connections)
         started = trio.current_time()
-        replies: dict[int, Reply] = {}
-
-        async def read_one(conn: Connection, length: int) -> None:
-            replies[conn.index] = await read_reply(conn, request.until, length,
-                                                   request.max_bytes, started)
-
+        readings = [Reading(conn, request.until, length, request.max_bytes, started)
+                    for conn, length in zip(connections, lengths, strict=False)]
         with self._waiting(request.group, request.timeout):
-            async with trio.open_nursery() as nursery:
-                for conn, length in zip(connections, lengths, strict=False):
-                    nursery.start_soon(read_one, conn, length)
-        return Replies(tuple(replies.get(c.index) or reply_at_wait_end(
-            c, request.until, length, request.max_bytes, started)
-            for c, length in zip(connections, lengths, strict=False)))
+            await _drive(readings, None)
+        return Replies(tuple(reading.at_wait_end() for reading in readings))
 
     async def exchange(self, request: Exchange) -> Replies:
         connections = self._chosen(request.group, request.connections)
         started = trio.current_time()
-        replies: dict[int, Reply] = {}
-
-        async def send_one(conn: Connection, payload: bytes) -> None:
-            if reason := await self._send(request.group, conn, payload, request.slice_size,
-                                          request.pause):
-                replies[conn.index] = Reply(conn.index, "send-failed", b"", reason,
-                                            trio.current_time() - started)
-
-        async def read_one(conn: Connection) -> None:
-            if conn.index not in replies:
-                replies[conn.index] = await read_reply(
-                    conn, request.until, request.length, request.max_bytes, started)
-
-        async def talk(conn: Connection, payload: bytes) -> None:
-            await send_one(conn, payload)
-            await read_one(conn)
-
+        readings = [Reading(conn, request.until, request.length, request.max_bytes, started)
+                    for conn in connections]
+        talks = [Talking(Sending(conn, payload, request.slice_size, request.pause), reading)
+                 for conn, payload, reading in zip(connections, request.payloads, readings,
+                                                   strict=False)]
         with self._waiting(request.group, request.timeout):
-            if request.order_seed is None:
-                await _each(connections, request.payloads, None, talk)
-            else:
-                await _each(connections, request.payloads, request.order_seed, send_one)
-                async with trio.open_nursery() as nursery:
-                    for conn in connections:
-                        nursery.start_soon(read_one, conn)
-        return Replies(tuple(replies.get(c.index) or reply_at_wait_end(
-            c, request.until, request.length, request.max_bytes, started)
-            for c in connections))
+            if request.order_seed is not None:  # the sends one by one, then every read
+                await _drive([talk.sending for talk in talks], request.order_seed)
+            await _drive(talks, None)
+        return Replies(tuple(talk.at_wait_end() for talk in talks)
+                       + tuple(reading.at_wait_end() for reading in readings[len(talks):]))
 
     async def half_close(self, request: HalfClose) -> Done:
         for conn in self._chosen(request.group, request.connections):
             if not conn.broken:
                 try:
-                    await conn.stream.send_eof()
-                except BROKEN as exc:
+                    conn.sock.shutdown(socket.SHUT_WR)
+                except OSError as exc:
                     conn.broken = describe(exc)
+        await trio.lowlevel.checkpoint()
         return Done()
 
     async def await_end(self, request: AwaitEnd) -> Ends:
         connections = self._group(request.group)
-        reset: list[int] = []
-
-        async def drain(conn: Connection) -> None:
-            try:
-                while await conn.fill():
-                    conn.buffer.clear()  # what still comes is not evidence here
-            except BROKEN as exc:
-                conn.broken = describe(exc)
-                reset.append(conn.index)
-
+        broken_before = {conn.index for conn in connections if conn.broken}
         with self._waiting(request.group, request.timeout):
-            async with trio.open_nursery() as nursery:
-                for conn in connections:
-                    if not conn.broken:
-                        nursery.start_soon(drain, conn)
-        for conn in connections:
-            if not conn.at_eof and not conn.broken:
-                conn.take_in(0)
-                conn.buffer.clear()
-                if conn.broken:
-                    reset.append(conn.index)
+            await _drive([Draining(conn) for conn in connections if not conn.broken], None)
+        now = trio.current_time()
+        for conn in connections:  # what the kernel held when the wait ended counts
+            Draining(conn).advance(now)
         return Ends(tuple(c.index for c in connections if c.at_eof),
                     tuple(c.index for c in connections if not c.at_eof and not c.broken),
-                    tuple(sorted(reset)))
+                    tuple(c.index for c in connections
+                          if c.broken and not c.at_eof and c.index not in broken_before))
 
     async def abort(self, request: Abort) -> Done:
         for conn in self._chosen(request.group, request.connections):
-            conn.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                          struct.pack("ii", 1, 0))
+            if conn.sock.fileno() >= 0:
+                conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
             conn.broken = "reset by the probe"
-            await conn.stream.aclose()
+            conn.close(conn.broken)
+        await trio.lowlevel.checkpoint()
         return Done()
 
     async def close(self, request: Close) -> Done:
         for conn in self._groups.pop(request.group, []):
-            await conn.stream.aclose()
+            conn.close("closed by the probe")
+        await trio.lowlevel.checkpoint()
         return Done()
 
     async def close_all(self) -> None:
@@ -348,19 +290,18 @@ class ConnectionGroups:
             await self.close(Close(name))
 
 
-async def _each(connections: list[Connection], payloads: tuple[bytes, ...],
-                order_seed: int | None,
-                action: Callable[[Connection, bytes], Awaitable[None]]) -> None:
-    """`action` on every connection with its payload: all at once, or one after another
-    in a shuffled order (reproducible from the seed)."""
-    pairs = list(zip(connections, payloads, strict=False))
-    if order_seed is not None:
-        random.Random(order_seed).shuffle(pairs)
-        for conn, payload in pairs:
-            await action(conn, payload)
+async def _drive(steps: Sequence[Step], order_seed: int | None) -> None:
+    """Advance the steps all at once, or (a seed given) one after another in a shuffled
+    order, reproducible from the seed; the caller's cancel scope bounds it."""
+    if order_seed is None:
+        with Driver() as driver:
+            for step in steps:
+                driver.start(step)
+            await driver.run()
         return
-    async with trio.open_nursery() as nursery:
-        for conn, payload in pairs:
-            nursery.start_soon(action, conn, payload)
-
-
+    ordered = list(steps)
+    random.Random(order_seed).shuffle(ordered)
+    for step in ordered:
+        with Driver() as driver:
+            driver.start(step)
+            await driver.run()
