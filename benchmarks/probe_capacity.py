@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from grader.checks.evidence import source_addresses  # noqa: E402
 from grader.grading.connections import open_group  # noqa: E402
+from grader.pod.probe_bundle import local_probe_command  # noqa: E402
 from grader.pod.probe_session import ProbeSession  # noqa: E402
 from grader.probe import messages as m  # noqa: E402
 from grader.protocols.echo import EchoProtocol  # noqa: E402
@@ -196,9 +197,8 @@ async def _probe_run(port: int, count: int, pacing: str) -> dict:
             return stderr.read().decode(errors="replace")[-2000:]
 
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "grader.probe"], cwd=REPO, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=stderr,
-            env={**os.environ, "PYTHONPATH": str(REPO)})
+            local_probe_command(), cwd=REPO, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=stderr)
         session = ProbeSession(process.stdin, process.stdout, last_words)
         try:
             async with trio.open_nursery() as nursery:

@@ -2,7 +2,8 @@
 a peer that floods us is read up to the cap and no further, and cannot keep the probe
 past its deadline or its other tasks from running; and a payload larger than
 the socket's buffers goes out whole to a slow reader. Real loopback sockets, served by
-small threads here."""
+small threads here. And the local backend's probe runs as a container's does, without
+the rest of the grader."""
 
 from __future__ import annotations
 
@@ -102,3 +103,17 @@ def test_a_payload_larger_than_the_socket_buffers_goes_out_whole_to_a_slow_reade
 
     reply = trio.run(main).replies[0]
     assert (reply.outcome, reply.data) == ("complete", f"{len(payload)}\n".encode()), reply
+
+
+def test_the_local_probe_runs_as_in_a_container_importing_nothing_of_the_grader():
+    import subprocess
+
+    from grader.pod.probe_bundle import local_probe_command
+
+    command = local_probe_command()
+    done = subprocess.run([command[0], "-X", "importtime", *command[1:]], input=b"",
+                          capture_output=True, timeout=60, check=True)
+    imported = {line.rsplit("|", 1)[-1].strip()
+                for line in done.stderr.decode().splitlines() if line.startswith("import time")}
+    assert "sgprobe.service" in imported and "trio" in imported
+    assert not {name for name in imported if name.split(".")[0] == "grader"}

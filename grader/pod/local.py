@@ -19,7 +19,6 @@ import pwd
 import random
 import shutil
 import socket
-import sys
 import tempfile
 import time
 import uuid
@@ -36,6 +35,7 @@ from .base import Backend, Completed, Pod, Program, running_pod
 from .copying import copy_to, plan_copy
 from .cpu_time import process_tree_seconds
 from .idleness import end_when_idle
+from .probe_bundle import local_probe_command
 from .probe_session import ProbeSession
 from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, sweep_run
 from .reaping import become_subreaper, kill_adopted, kill_user
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 # Ports outside the kernel's ephemeral range, so no client connection can take the
 # server's port as its source port while the server is being restarted.
 SERVER_PORTS = range(10000, 32768)
-GRADER_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _port_is_free(port: int) -> bool:
@@ -118,9 +117,8 @@ class LocalPod(Pod):
         become_subreaper()
         if self._user is not None:  # builds write as the student's user
             _chown_tree(self.workdir, *self._user)
-        env = {**self._env, "PYTHONPATH": str(GRADER_ROOT)}
-        probe = await spawn(self._nursery, [sys.executable, "-m", "grader.probe"],
-                            self.workdir, self._output_cap, env=env, drain_stdout=False)
+        probe = await spawn(self._nursery, local_probe_command(), self.workdir,
+                            self._output_cap, env=self._env, drain_stdout=False)
         self._processes.append(probe)
         self.probe = ProbeSession(probe.process.stdin, probe.process.stdout,
                                   lambda: probe.stderr.value().decode(errors="replace")[-2000:])

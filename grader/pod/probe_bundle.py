@@ -1,10 +1,12 @@
 """The probe as a tar archive: grader.probe (as `sgprobe`) and trio with its pure-Python
-dependencies, for a container whose image has nothing but python3."""
+dependencies, for a container whose image has nothing but python3; and the command that
+runs it, as `sgprobe` too, in a process of this machine."""
 
 from __future__ import annotations
 
 import functools
 import importlib
+import sys
 import tarfile
 from pathlib import Path
 
@@ -51,3 +53,20 @@ def probe_bundle() -> bytes:
             if package is not None:
                 _add_tree(archive, package, name)
     return tar_bytes(fill)
+
+
+# Loads grader/probe as the package `sgprobe`: the probe then imports nothing of the rest
+# of the grader (whose import costs a process start about a tenth of a second).
+_LAUNCHER = """import importlib.util, runpy, sys
+package = sys.argv.pop(1)
+spec = importlib.util.spec_from_file_location(
+    "sgprobe", package + "/__init__.py", submodule_search_locations=[package])
+sys.modules["sgprobe"] = module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+runpy.run_module("sgprobe", run_name="__main__", alter_sys=True)
+"""
+
+
+def local_probe_command() -> list[str]:
+    """The probe as a process of this machine, run exactly as in a container."""
+    return [sys.executable, "-c", _LAUNCHER, str(Path(__file__).resolve().parents[1] / "probe")]
