@@ -11,8 +11,11 @@ the class is graded at each --jobs value.
 
 Prints, per backend and jobs value, the wall time and students per minute, and where the
 time went (summed over students): unpacking and loading, building, each check, and the
-rest of each grading (worker start, pod set-up and teardown); then the kinds that cost the
-most. Every copy of one kind must get the verdicts (each check's status, and the score) it
+rest of each grading (worker start, pod set-up and teardown); the CPU time by who spent
+it (benchmarks/cpu_split.py: the grader, the engine's daemons, the containers, the rest);
+then the kinds that cost the most.
+
+Every copy of one kind must get the verdicts (each check's status, and the score) it
 got alone: parallel gradings must not change a grade. Any that did not are printed, and
 the exit status is 1.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -33,6 +37,8 @@ import trio
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from cpu_split import CpuSplit  # noqa: E402  (benchmarks/, the script's own folder)
 
 from grader.assignments import load_assignment  # noqa: E402
 from grader.batch import BatchOptions, run_batch  # noqa: E402
@@ -84,7 +90,8 @@ def measure(backend: str, jobs: int, submissions: Path, kinds: dict[str, str]) -
     assignment = load_assignment("echo")
     with tempfile.TemporaryDirectory(prefix="batch-bench-") as out:
         options = BatchOptions(backend=backend, jobs=jobs, force=True)
-        batch = trio.run(run_batch, submissions, Path(out), assignment, options)
+        with CpuSplit() as cpu:
+            batch = trio.run(run_batch, submissions, Path(out), assignment, options)
     phases: dict[str, float] = defaultdict(float)
     kind_seconds: dict[str, list[float]] = defaultdict(list)
     verdicts: dict[str, dict[str, Verdict]] = defaultdict(dict)
@@ -118,6 +125,7 @@ def measure(backend: str, jobs: int, submissions: Path, kinds: dict[str, str]) -
                                                              key=lambda kv: -kv[1])},
         "kind_seconds_mean": {k: round(statistics.mean(v), 2) for k, v in sorted(
             kind_seconds.items(), key=lambda kv: -statistics.mean(kv[1]))},
+        "cpu_seconds": cpu.seconds,
         "errors": errors,
         "verdicts": {kind: {student: [score, [list(c) for c in checks]]
                             for student, (score, checks) in by_student.items()}
@@ -153,6 +161,11 @@ def report_run(run: dict, label: str, started: float) -> None:
           f"({time.monotonic() - started:.0f} s with set-up)")
     for phase, seconds in run["phases_seconds"].items():
         print(f"    {phase:<48}{seconds:8.1f} s")
+    students, cores = run["students"], os.cpu_count() or 1
+    print(f"    CPU, by who spent it ({cores} cores: {cores * run['wall_seconds']:.0f} s "
+          "available; per student in brackets):")
+    for spender, seconds in run["cpu_seconds"].items():
+        print(f"      {spender:<58}{seconds:8.1f} s ({seconds / students:.2f} s)")
     print("    slowest kinds (mean seconds per student):")
     for kind, seconds in list(run["kind_seconds_mean"].items())[:8]:
         print(f"      {kind:<46}{seconds:8.1f} s")

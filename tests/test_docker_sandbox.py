@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import tarfile
+from pathlib import Path
 
 import pytest
 import trio
@@ -50,6 +51,24 @@ def test_archives_for_an_engine_end_at_their_end_of_archive_blocks(archive):
     assert data[-1536:-1024] != bytes(512)
     with tarfile.open(fileobj=io.BytesIO(data)) as readable:
         assert readable.getmembers()
+
+
+def test_the_probe_bundle_carries_this_pythons_bytecode_beside_its_sources():
+    """So a container with the same Python version does not compile trio at every probe
+    start; each compiled file sits in the __pycache__ of a source the bundle has."""
+    import sys
+
+    import trio
+
+    with tarfile.open(fileobj=io.BytesIO(probe_bundle())) as bundle:
+        names = set(bundle.getnames())
+    compiled = {name for name in names if name.endswith(".pyc")}
+    tag = sys.implementation.cache_tag
+    for name in compiled:
+        folder, _, file = name.rpartition("/__pycache__/")
+        assert file.endswith(f".{tag}.pyc") and f"{folder}/{file.split('.')[0]}.py" in names
+    host_copy = Path(trio.__file__).parent / "__pycache__" / f"__init__.{tag}.pyc"
+    assert ("probe/trio/__pycache__/" + host_copy.name in compiled) == host_copy.exists()
 
 
 async def _in_pod(backend, folder, body):

@@ -92,7 +92,7 @@ class StudentServer:
         udp_seen: float | None = None
         with trio.move_on_after(self.limits.start_timeout):
             while self.program.exit_code is None:
-                table = await self.socket_table()
+                table = await self.socket_table(time_wait=False)
                 if table.listeners(self.port):
                     break
                 if table.udp_bound(self.port):
@@ -104,7 +104,7 @@ class StudentServer:
                 await trio.sleep(POLL_INTERVAL)
         # One more look: a program that exits at once may have bound UDP first.
         seconds = time.monotonic() - started
-        table = await self.socket_table()
+        table = await self.socket_table(time_wait=False)
         listening = bool(table.listeners(self.port)) and self.program.exit_code is None
         elsewhere: tuple[str, ...] = ()
         if not listening and self.program.exit_code is None:
@@ -165,11 +165,13 @@ class StudentServer:
         if self.program is not None:
             await self.program.stop(self.limits.stop_grace)
 
-    async def socket_table(self, whole: bool = False) -> SocketTable:
+    async def socket_table(self, whole: bool = False, time_wait: bool = True) -> SocketTable:
         """The pod's sockets on the server's port, or all of them but TIME_WAIT entries
-        (`whole`: what a program holds, on any port)."""
-        answer = await self.pod.probe.call(m.ReadSocketTable(None, time_wait=False) if whole
-                                           else m.ReadSocketTable(self.port))
+        (`whole`: what a program holds, on any port). Without `time_wait`, a look for a
+        listener skips the hundreds of entries earlier checks leave on the port."""
+        answer = await self.pod.probe.call(
+            m.ReadSocketTable(None, time_wait=False) if whole
+            else m.ReadSocketTable(self.port, time_wait=time_wait))
         return SocketTable(answer.entries)
 
     def owned_inodes(self) -> set[int] | None:

@@ -28,20 +28,35 @@ def _package_dir(name: str) -> Path | None:
     return Path(module.__file__).parent if module.__file__ else None
 
 
+def _compiled(source: Path) -> Path | None:
+    """This Python's cached bytecode of `source`, if it has one. A container whose Python
+    is the same version uses it (the source's size and time go along, and the container
+    checks them) instead of compiling trio at every probe start; another one ignores it."""
+    cached = source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
+    return cached if cached.is_file() else None
+
+
 def _add_tree(archive: tarfile.TarFile, source: Path, name: str) -> None:
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if LEFT_OUT & set(relative.parts) or path.suffix == ".pyc" or path.is_symlink():
             continue
-        info = archive.gettarinfo(str(path), f"{BUNDLE_ROOT}/{name}/{relative}")
-        info.uid = info.gid = 0
-        info.uname = info.gname = "root"
-        info.mode = 0o755 if path.is_dir() else 0o644
-        if path.is_dir():
-            archive.addfile(info)
-        else:
-            with path.open("rb") as handle:
-                archive.addfile(info, handle)
+        _add_file(archive, path, f"{BUNDLE_ROOT}/{name}/{relative}")
+        if path.suffix == ".py" and (cached := _compiled(path)) is not None:
+            _add_file(archive, cached,
+                      f"{BUNDLE_ROOT}/{name}/{relative.parent / '__pycache__' / cached.name}")
+
+
+def _add_file(archive: tarfile.TarFile, path: Path, name: str) -> None:
+    info = archive.gettarinfo(str(path), name)
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mode = 0o755 if path.is_dir() else 0o644
+    if path.is_dir():
+        archive.addfile(info)
+    else:
+        with path.open("rb") as handle:
+            archive.addfile(info, handle)
 
 
 @functools.cache

@@ -46,14 +46,19 @@ def _decode_address(hex_address: str, family: int) -> tuple[str, int]:
     return socket.inet_ntop(family, struct.pack(f">{len(words)}I", *words)), int(hex_port, 16)
 
 
-def _read_table(name: str, proto: str, family: int, time_wait: bool) -> list[SocketEntry]:
+def _read_table(name: str, proto: str, family: int, time_wait: bool,
+                port: int | None) -> list[SocketEntry]:
     try:
         lines = (PROC_NET / name).read_text().splitlines()[1:]
     except FileNotFoundError:  # a kernel without IPv6 has no tcp6
         return []
     entries = []
+    hex_port = None if port is None else f":{port:04X}"
     for line in lines:
         fields = line.split()
+        if hex_port is not None and not (fields[1].endswith(hex_port)
+                                         or fields[2].endswith(hex_port)):
+            continue  # decoded only when it touches the port: the table may be long
         state_number = int(fields[3], 16)
         if state_number == TCP_TIME_WAIT and proto == "tcp" and not time_wait:
             continue
@@ -70,13 +75,10 @@ def _read_table(name: str, proto: str, family: int, time_wait: bool) -> list[Soc
 def read_socket_table(port: int | None = None, time_wait: bool = True) -> list[SocketEntry]:
     """Every TCP and UDP socket of this network namespace, or those touching `port`;
     TIME_WAIT entries only if `time_wait`."""
-    entries = (_read_table("tcp", "tcp", socket.AF_INET, time_wait)
-               + _read_table("tcp6", "tcp", socket.AF_INET6, time_wait)
-               + _read_table("udp", "udp", socket.AF_INET, time_wait)
-               + _read_table("udp6", "udp", socket.AF_INET6, time_wait))
-    if port is None:
-        return entries
-    return [e for e in entries if port in (e.local[1], e.remote[1])]
+    return (_read_table("tcp", "tcp", socket.AF_INET, time_wait, port)
+            + _read_table("tcp6", "tcp", socket.AF_INET6, time_wait, port)
+            + _read_table("udp", "udp", socket.AF_INET, time_wait, port)
+            + _read_table("udp6", "udp", socket.AF_INET6, time_wait, port))
 
 
 def _diag_listeners(family: int) -> list[Listener]:
