@@ -78,7 +78,7 @@ class Connection:
         return data
 
     def close(self, why: str) -> None:
-        self.broken = self.broken or why
+        self.broken = why
         self.sock.close()
 
 

@@ -274,8 +274,7 @@ class ConnectionGroups:
             if conn.sock.fileno() >= 0:
                 conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                      struct.pack("ii", 1, 0))
-            conn.broken = "reset by the probe"
-            conn.close(conn.broken)
+            conn.close("reset by the probe")
         await trio.lowlevel.checkpoint()
         return Done()
 

@@ -85,14 +85,14 @@ class Driver:
         if want == LATER:
             heapq.heappush(self._timers, (step.resume_at, next(self._order), step))
 
-    async def run(self, until: float = math.inf) -> None:
-        """Advance the steps until every one has finished, or until the time `until`
-        (trio's clock). The caller's cancel scope bounds it as well."""
+    async def run(self) -> None:
+        """Advance the steps until every one has finished; the caller's cancel scope
+        bounds it."""
         if not self.unfinished:
             await trio.lowlevel.checkpoint()
             return
-        while self.unfinished and trio.current_time() < until:
-            await self.wait_for_progress(until)
+        while self.unfinished:
+            await self.wait_for_progress()
 
     async def wait_for_progress(self, until: float = math.inf) -> None:
         """One round: sleep until a socket is ready, a step's time comes or `until`,
