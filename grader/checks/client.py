@@ -7,9 +7,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-import trio
-
-from ..pod.base import Completed
 from .base import Outcome, check, failed, inconclusive, passed
 from .diagnosis import diagnose_run
 from .evidence import MAX_SHOWN, counted, printed_lines
@@ -35,24 +32,20 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
     count = ctx.params["clients"]
     jobs = [ctx.protocol.client_job(index) for index in range(count)]
     recorder = await ctx.record(count, ctx.params["barrier_timeout"], ctx.params["timeout"])
-    runs: list[Completed | None] = [None] * count
 
-    async def run_one(index: int) -> None:
-        runs[index] = await ctx.run_client(jobs[index], port=recorder.port,
-                                           timeout=ctx.params["timeout"])
+    async def ended(index: int) -> None:
         # A client that ended before the barrier fell means the copies can no longer
         # all overlap: waiting out the barrier's deadline would prove nothing more.
         await ctx.release(recorder)
 
-    async with trio.open_nursery() as nursery:
-        for index in range(count):
-            nursery.start_soon(run_one, index)
+    runs = await ctx.run_clients(jobs, port=recorder.port, timeout=ctx.params["timeout"],
+                                 ended=ended)
     recorded = await ctx.recording(recorder, timeout=5.0)
     low, high = await ctx.ephemeral_port_range()
     ports = [c.peer[1] for c in recorded.connections]
     distinct = sorted(set(ports))
     outside = [p for p in distinct if not low <= p <= high]
-    ends = [diagnose_run(r, "client") for r in runs if r is not None and r.exit_code != 0]
+    ends = [diagnose_run(r, "client") for r in runs if r.exit_code != 0]
     common = Counter(e.kind for e in ends).most_common(1)
     evidence = {"clients": count, "connected": len(ports), "ports": ports,
                 "distinct_ports": len(distinct), "ephemeral_range": [low, high],
@@ -63,8 +56,7 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
                 "copy_ports": [next((c.peer[1] for c in recorded.connections
                                      if job.marker and job.marker in c.received), None)
                                for job in jobs],
-                "copy_exit_codes": [None if r is None or r.timed_out else r.exit_code
-                                    for r in runs]}
+                "copy_exit_codes": [None if r.timed_out else r.exit_code for r in runs]}
     carry = {"runs": [(job, run) for job, run in zip(jobs, runs, strict=True)],
              "received": [c.received for c in recorded.connections]}
     range_text = f"{low}-{high}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -222,6 +222,16 @@ class CheckContext:
         """One run of the student's client, connecting to `port` in the pod."""
         return await self.run("client", job.stdin, timeout, pace, host=self.pod.host,
                               port=port, **job.placeholders)
+
+    async def run_clients(self, jobs: Sequence[ClientJob], *, port: int, timeout: float,
+                          ended: Callable[[int], Awaitable[None]] | None = None,
+                          ) -> list[Completed]:
+        """Copies of the student's client started at the same moment, one per job, each
+        connecting to `port` in the pod; `ended(index)` is awaited as each one ends."""
+        template = self.submission.program("client").run
+        runs = [(fill(template, host=self.pod.host, port=port, **job.placeholders), job.stdin)
+                for job in jobs]
+        return await self.pod.run_copies("client", runs, timeout, ended)
 
     @asynccontextmanager
     async def connections(self, count: int, *, sources: Sequence[str], timeout: float,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from docker.types import LogConfig, Ulimit
+from docker.utils import parse_bytes
 
 from .engine import run_labels
 
@@ -29,9 +30,16 @@ PORT_RANGE_SPAN = (10000, 60000)  # where a pod's range may lie (above the serve
 class Size:
     """What one container of the pod may use."""
 
-    memory: str
+    memory: str | int  # "96m", or bytes
     pids: int
     cpus: float
+
+    def times(self, copies: int) -> Size:
+        """The size of one container holding `copies` programs of this size."""
+        if copies == 1:
+            return self
+        return Size(parse_bytes(self.memory) * copies if isinstance(self.memory, str)
+                    else self.memory * copies, self.pids * copies, self.cpus * copies)
 
 
 def sized_as(role: str) -> str:
@@ -65,6 +73,11 @@ def signal_reaching(command: str) -> str:
     return f"exec {command}"
 
 
+def shell_argv(command: str) -> list[str]:
+    """A student's command line, as the program of a container or a copy."""
+    return ["/bin/sh", "-c", signal_reaching(command)]
+
+
 SHELL_SYNTAX = set(";&|<>()$`\\\n\"'*?[]{}=#~")
 
 
@@ -82,15 +95,17 @@ class ContainerRecipe:
         self.port_range = pod_port_range()
         self._scratch: dict[str, str] = {}  # role -> its /tmp volume
 
-    def _size(self, role: str) -> Size:
+    def _size(self, role: str, copies: int = 1) -> Size:
         """The server and the builds get the pod's full size; each copy of the client a
-        small one: the pod as a whole stays within its budget (see README, Security)."""
+        small one (copies run together share the sum of theirs): the pod as a whole stays
+        within its budget (see README, Security)."""
         settings = self.settings
         if role == "client":
-            return Size(settings.client_memory, settings.client_pids, settings.client_cpus)
+            return Size(settings.client_memory, settings.client_pids,
+                        settings.client_cpus).times(copies)
         if role == "probe":
             return Size(settings.probe_memory, settings.probe_pids, settings.cpus)
-        return Size(settings.memory, settings.pids, settings.cpus)
+        return Size(settings.memory, settings.pids, settings.cpus).times(copies)
 
     def _labels(self, role: str) -> dict[str, str]:
         return run_labels(self.run_id, role)
@@ -111,8 +126,8 @@ class ContainerRecipe:
         return {"type": "tmpfs", "device": "tmpfs",
                 "o": f"size={size or self.settings.workdir_size},uid={uid},gid={uid}"}
 
-    def _limits(self, role: str) -> dict[str, Any]:
-        size = self._size(role)
+    def _limits(self, role: str, copies: int = 1) -> dict[str, Any]:
+        size = self._size(role, copies)
         uid = self.probe_uid if role == "probe" else self.student_uid
         return {
             "user": f"{uid}:{uid}",
@@ -133,14 +148,14 @@ class ContainerRecipe:
                             "TINI_KILL_PROCESS_GROUP": "1"},
         }
 
-    def _student_options(self, role: str) -> dict[str, Any]:
+    def _student_options(self, role: str, copies: int = 1) -> dict[str, Any]:
         # Only builds write the submission; programs run with it read-only, and each
         # role has a /tmp of its own (shared by that role's containers: the copies of
         # the client see one another's files, the server sees none of theirs), so no
         # role can pass files to another.
         mode = "rw" if role.startswith("build") else "ro"
         return {
-            **self._limits(sized_as(role)),
+            **self._limits(sized_as(role), copies),
             "read_only": True,
             "volumes": {self.volume_name: {"bind": "/submission", "mode": mode},
                         self._scratch[sized_as(role)]: {"bind": "/tmp", "mode": "rw"}},
@@ -149,6 +164,6 @@ class ContainerRecipe:
             "name": self._name(role),
         }
 
-    def _command(self, command: str, size: Size) -> list[str]:
-        """How a student's command line runs under the container's init (`init=True`)."""
-        return ["/bin/sh", "-c", signal_reaching(command)]
+    def _command(self, argv: list[str], size: Size) -> list[str]:
+        """How a container's program runs under its init (`init=True`)."""
+        return argv

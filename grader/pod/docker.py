@@ -17,7 +17,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +30,9 @@ from ..errors import BackendUnavailable
 from ..results import BuildResult
 from .attached_streams import AttachedInput, CollectedOutput, DemuxedOutput, feed_socket, stream_of
 from .base import Backend, Completed, Pod, Program, running_pod
-from .container_recipe import ContainerRecipe, sized_as
+from .container_recipe import ContainerRecipe, shell_argv, sized_as
 from .copying import Plan, plan_copy, tar_of, tar_of_files
+from .docker_copies import run_in_one_container
 from .docker_program import DockerProgram
 from .engine import (
     API_TIMEOUT,
@@ -141,7 +142,7 @@ class DockerPod(ContainerRecipe, Pod):
             name=self._name("probe"),
             **{**self._limits("probe"), "environment": {"PYTHONDONTWRITEBYTECODE": "1"}})
         await in_thread(self.probe_container.put_archive, "/opt", probe_bundle())
-        stream = await self._attach(self.probe_container)
+        stream = await self.attach(self.probe_container)
         await self.lifecycle(self.probe_container.start)
         output = DemuxedOutput(stream)
         self.probe = ProbeSession(
@@ -149,7 +150,7 @@ class DockerPod(ContainerRecipe, Pod):
             lambda: output.stderr.value().decode(errors="replace")[-2000:])
         await self.nursery.start(self.probe.read_answers)
 
-    async def _attach(self, container: Container) -> trio.SocketStream:
+    async def attach(self, container: Container) -> trio.SocketStream:
         """The container's stdin, stdout and stderr, attached before it starts."""
         attached = await self.lifecycle(
             self.client.api.attach_socket, container.id,
@@ -168,14 +169,17 @@ class DockerPod(ContainerRecipe, Pod):
         capped_err.add(stderr)
         return capped_out.value(), capped_err.value()
 
-    async def _create_student(self, role: str, command: str, stdin: bool = False) -> Container:
+    async def create_student(self, role: str, argv: list[str], stdin: bool = False,
+                             copies: int = 1) -> Container:
+        """A container of the student's `role` running `argv`, sized for `copies` programs
+        of that role; with `stdin`, to be attached and run to its end."""
         await self._ensure_scratch(sized_as(role))
-        options = self._student_options(role)
+        options = self._student_options(role, copies)
         if stdin:  # run to its end: its output is read from the attached stream, not logs
             options["log_config"] = LogConfig(type="none")
         return await self.lifecycle(self.client.containers.create, self.image,
-                                self._command(command, self._size(sized_as(role))),
-                                stdin_open=stdin, **options)
+                                    self._command(argv, self._size(sized_as(role), copies)),
+                                    stdin_open=stdin, **options)
 
     async def build(self, role: str, command: str, timeout: float) -> BuildResult:
         completed = await self.run(f"build-{role}", command, b"", timeout)
@@ -184,7 +188,7 @@ class DockerPod(ContainerRecipe, Pod):
                            output.decode(errors="replace"))
 
     async def start(self, role: str, command: str) -> Program:
-        container = await self._create_student(role, command)
+        container = await self.create_student(role, shell_argv(command))
         program = self.program_class(self, container, command)
         await self.lifecycle(container.start)
         self.nursery.start_soon(program.watch)
@@ -201,12 +205,12 @@ class DockerPod(ContainerRecipe, Pod):
             await feed_socket(stream, stdin, pace, output.stdout)
             fed.set()
 
-        container = await self._create_student(role, command, stdin=True)
+        container = await self.create_student(role, shell_argv(command), stdin=True)
         program = self.program_class(self, container, command)
         try:
             # Output is read from the attached stream, never from the container's log:
             # the log is capped as one file, so a flood on stderr would push stdout out.
-            stream = await self._attach(container)
+            stream = await self.attach(container)
             output = CollectedOutput(stream, self.output_cap)
             await self.lifecycle(container.start)
             # Watched from the pod's nursery: past the deadline, stop() still learns at
@@ -235,6 +239,13 @@ class DockerPod(ContainerRecipe, Pod):
         exit_code = None if deadline.cancelled_caught else program.exit_code
         return Completed(command, exit_code, output.stdout.value(), output.stderr.value(),
                          time.monotonic() - started, sum(ended_idle))
+
+    async def run_copies(self, role: str, runs: Sequence[tuple[str, bytes]], timeout: float,
+                         ended: Callable[[int], Awaitable[None]] | None = None,
+                         ) -> list[Completed]:
+        # In one container, under the grader's launcher: a container each costs the
+        # engine five times what a copy costs itself.
+        return await run_in_one_container(self, role, runs, timeout, ended)
 
     async def add_files(self, folder: str, files: Mapping[str, bytes]) -> str:
         archive = tar_of_files({f"{folder}/{name}": data for name, data in files.items()},

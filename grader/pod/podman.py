@@ -40,7 +40,7 @@ SET_LIMITS_THEN_EXEC = (
     "    hard = r.getrlimit(kind)[1]\n"
     "    value = int(value) if hard == r.RLIM_INFINITY else min(int(value), hard)\n"
     "    r.setrlimit(kind, (value, value))\n"
-    "os.execv(sys.argv[3], sys.argv[3:])\n")
+    "os.execvp(sys.argv[3], sys.argv[3:])\n")
 
 
 class PodmanPod(DockerPod):
@@ -53,7 +53,7 @@ class PodmanPod(DockerPod):
         # a container asking for more than those cannot start ("error setting rlimit").
         return [*super()._ulimits(size), Ulimit(name="nproc", soft=size.pids, hard=size.pids)]
 
-    def _command(self, command: str, size: Size) -> list[str]:
+    def _command(self, argv: list[str], size: Size) -> list[str]:
         # Podman's init is catatonit (at /run/podman-init with `init=True`), which signals
         # only its child: `sh -c` of a compound command would die of SIGTERM and take the
         # container down, the program never seeing it. A second catatonit with -g signals
@@ -61,16 +61,17 @@ class PodmanPod(DockerPod):
         # TINI_KILL_PROCESS_GROUP.
         init = ["/run/podman-init", "-g", "--"]
         if not self.engine.rootless:
-            return [*init, *super()._command(command, size)]
+            return [*init, *argv]
         # Rootless, Podman's Docker API drops the ulimits it is given (they are set only
         # for root), and without a pids cgroup the per-user process limit is all that
-        # stops a fork bomb: the program gets them from a wrapper before it starts.
+        # stops a fork bomb: the program gets them from a wrapper before it starts
+        # (isolated, -I: a module of the submission, its working folder, is never
+        # imported in place of the wrapper's own).
         limits = [str(self.settings.nofile), str(size.pids)]
-        return [*init, "python3", "-S", "-c", SET_LIMITS_THEN_EXEC, *limits,
-                *super()._command(command, size)]
+        return [*init, "python3", "-I", "-S", "-c", SET_LIMITS_THEN_EXEC, *limits, *argv]
 
-    def _student_options(self, role: str) -> dict[str, Any]:
-        options = super()._student_options(role)
+    def _student_options(self, role: str, copies: int = 1) -> dict[str, Any]:
+        options = super()._student_options(role, copies)
         # A read-only Podman container gets writable tmpfs mounts at /run and /var/tmp
         # besides ours (containers.conf read_only_tmpfs); /var/tmp made read-only again,
         # as on Docker (/run is root's).

@@ -185,7 +185,16 @@ rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb \
        "$ROOTFS"/var/log/*.log "$ROOTFS"/var/log/apt/* \
        "$ROOTFS"/var/cache/debconf/*-old \
        "$ROOTFS"/debootstrap
+# Python's compiled standard library stays, made afresh: containers run read-only, so
+# without it every Python start in a pod (the probe, each server and client run) compiles
+# the modules it imports, about 0.1 s of CPU each time, a third of a grading's.
 find "$ROOTFS" -xdev -name __pycache__ -type d -prune -exec rm -rf {} +
+log "compiling Python's standard library"
+chroot "$ROOTFS" /usr/bin/python3 -c '
+import compileall, os, sys, sysconfig
+folders = [sysconfig.get_path("stdlib"), "/usr/lib/python3/dist-packages"]
+sys.exit(not all(compileall.compile_dir(f, quiet=1) for f in folders if os.path.isdir(f)))
+' >/dev/null || die "compiling Python's standard library failed in the new root file system"
 # Host details debootstrap copied in; docker provides its own at run time.
 : >"$ROOTFS/etc/resolv.conf"
 echo localhost >"$ROOTFS/etc/hostname"
