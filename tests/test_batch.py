@@ -558,3 +558,16 @@ def _read_png(data: bytes) -> tuple[int, int, list[tuple[int, ...]]]:
         pixels += [tuple(line[i:i + size]) for i in range(0, stride, size)]
         previous = line
     return width, height, pixels
+
+
+@pytest.mark.parametrize("cpus, memory_gib, jobs", [(2, 24, 8), (2, 4, 4), (64, 256, 16),
+                                                    (1, 0.5, 1)])
+def test_default_jobs_are_four_per_cpu_within_memory(monkeypatch, cpus, memory_gib, jobs):
+    """A grading mostly waits, so four per CPU; but a pod may hold about 1 GiB."""
+    from grader.batch import run
+
+    page = 4096
+    sizes = {"SC_PHYS_PAGES": int(memory_gib * 2**30) // page, "SC_PAGE_SIZE": page}
+    monkeypatch.setattr(run.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(run.os, "sysconf", sizes.__getitem__)
+    assert run.default_jobs() == jobs

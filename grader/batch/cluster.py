@@ -146,6 +146,11 @@ class ClusterSite:
     # --- GradingSite ------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
+    async def ready(self) -> AsyncIterator[None]:
+        """Nothing to keep ready here: the cluster's workers start their own gradings."""
+        yield
+
+    @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """A place on the cluster: never more tasks in flight than pods, so each one
         starts at once and its deadline counts from its start."""

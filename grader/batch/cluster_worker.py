@@ -213,8 +213,8 @@ def run_worker_command(argv: Sequence[str]) -> int:
                         help="the Dask scheduler, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--pods", type=positive_int, metavar="N",
                         default=default_jobs(),
-                        help="gradings at once on this machine (default: %(default)s, twice "
-                        "the CPUs, as `grade batch --jobs`)")
+                        help="gradings at once on this machine (default: %(default)s, four "
+                        "per CPU and at most one per GiB of memory, as `grade batch --jobs`)")
     parser.add_argument("--name", default=f"{socket.gethostname()}-{os.getpid()}",
                         help="this worker's name in the batch's progress (default: "
                         "HOST-PID)")

@@ -39,8 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="where results go (made if missing)")
     parser.add_argument("--jobs", type=positive_int, metavar="N",
                         help="gradings at once, each in its own pod (default: "
-                        f"{default_jobs()}, twice the CPUs: a grading mostly waits on its "
-                        "programs, and no verdict depends on the machine's load; with "
+                        f"{default_jobs()}: four per CPU, at most one per GiB of memory: a "
+                        "grading mostly waits on its programs, and no verdict depends on the "
+                        "machine's load; with "
                         "--cluster: every pod of the workers)")
     parser.add_argument("--cluster", metavar="ADDRESS",
                         help="grade on the workers of the Dask scheduler at ADDRESS, e.g. "

@@ -19,8 +19,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +34,7 @@ from ..results import GradeReport
 from . import outputs, records
 from .children import grader_environment
 from .discover import MAX_BYTES, MAX_FILES, Discovery, StudentEntry, discover
+from .forked_workers import ForkedWorker, Forkserver, running_forkserver
 from .payload import plan_overrides
 from .records import StudentResult
 from .regrade import REGRADE_CSV, REGRADE_STYLE, Regrade, compare, regrade_csv, regrade_section
@@ -125,6 +126,10 @@ class GradingSite(Protocol):
         """Held while one grading runs: waits for a free place."""
         ...
 
+    def ready(self) -> AbstractAsyncContextManager[Any]:
+        """Held while the batch's gradings run: what the site keeps ready for them."""
+        ...
+
     async def grade(self, entry: StudentEntry, assignment: Assignment,
                     options: BatchOptions, work: Path) -> Graded:
         """Grade one student. Raises InputError for a problem with what the student
@@ -140,9 +145,21 @@ class LocalSite:
     def __init__(self, jobs: int) -> None:
         self.limiter = trio.CapacityLimiter(jobs)
         self._overrides: tuple[Assignment, dict[str, dict[str, Any]]] | None = None
+        self._forkserver: Forkserver | None = None
 
     def slot(self) -> trio.CapacityLimiter:
         return self.limiter
+
+    @asynccontextmanager
+    async def ready(self) -> AsyncIterator[None]:
+        """A forkserver (see forked_workers.py): each worker forked from a process that has
+        imported the grader already, not started afresh."""
+        async with running_forkserver(grader_environment()) as forkserver:
+            self._forkserver = forkserver
+            try:
+                yield
+            finally:
+                self._forkserver = None
 
     async def grade(self, entry: StudentEntry, assignment: Assignment,
                     options: BatchOptions, work: Path) -> Graded:
@@ -153,15 +170,22 @@ class LocalSite:
                                                                         assignment))
         deadline = options.student_timeout or student_deadline(assignment)
         return await grade_in_worker(entry.student, entry.source, work, assignment.path,
-                                     options, deadline, self._overrides[1])
+                                     options, deadline, self._overrides[1],
+                                     self._forkserver)
+
+
+JOBS_PER_CPU = 4
+MEMORY_PER_JOB = 2**30  # a pod's programs stay within about 1 GiB (README, Security)
 
 
 def default_jobs() -> int:
-    """Gradings at once on this machine: twice its CPUs (at most 16). A grading mostly
-    waits on the student's programs, and no verdict depends on the machine's load:
-    measured on 2 cores (benchmarks/batch_throughput.py, verdict_stability.py), 4 and 6
-    at once beat 1 and 2 by far, every copy graded as it was alone."""
-    return max(1, min(16, 2 * (os.cpu_count() or 1)))
+    """Gradings at once on this machine: four per CPU, at most one per GiB of memory and
+    16 in all. A grading mostly waits on the student's programs, and no verdict depends
+    on the machine's load: measured on 2 cores (benchmarks/batch_throughput.py,
+    verdict_stability.py), 8 at once graded a mixed class fastest, every copy as it was
+    graded alone."""
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return max(1, min(16, JOBS_PER_CPU * (os.cpu_count() or 1), memory // MEMORY_PER_JOB))
 
 
 def student_deadline(assignment: Assignment) -> float:
@@ -211,7 +235,7 @@ async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment
                     student, error=f"more than one submission ({names}): keep one"))
         progress.begin([e.student for e in to_grade], skipped)
         try:
-            async with trio.open_nursery() as nursery:
+            async with site.ready(), trio.open_nursery() as nursery:
                 for entry in to_grade:
                     nursery.start_soon(_grade_student, entry, results_dir, assignment,
                                        options, site, progress, batch)
@@ -310,7 +334,8 @@ async def _grade_student(entry: StudentEntry, results_dir: Path, assignment: Ass
 
 async def grade_in_worker(student: str, submission: Path, work: Path, assignment_path: Path,
                           options: BatchOptions, deadline: float,
-                          overrides: dict[str, dict[str, Any]] | None = None) -> Graded:
+                          overrides: dict[str, dict[str, Any]] | None = None,
+                          forkserver: Forkserver | None = None) -> Graded:
     """One grading in a worker process of its own (grader.batch.worker) on this machine,
     stopped with its whole process tree after `deadline` seconds. `submission` is a folder,
     or an archive that the worker unpacks into `work` (options.max_bytes, max_files).
@@ -323,9 +348,11 @@ async def grade_in_worker(student: str, submission: Path, work: Path, assignment
     if overrides:
         argv += ["--params", json.dumps(overrides)]
     argv.append(str(submission))
-    process = await trio.lowlevel.open_process(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=grader_environment())
+    process = forkserver and await forkserver.start(argv[3:])
+    if process is None:
+        process = await trio.lowlevel.open_process(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=grader_environment())
     stdout, stderr = bytearray(), bytearray()
     finished = False
     try:
@@ -353,7 +380,7 @@ async def _collect(stream: trio.abc.ReceiveStream | None, sink: bytearray, cap: 
             sink += chunk[: max(0, cap - len(sink))]
 
 
-async def _end_worker(process: trio.Process) -> None:
+async def _end_worker(process: trio.Process | ForkedWorker) -> None:
     """Close the lifeline; a worker that does not end by itself is killed with its tree."""
     assert process.stdin is not None
     await process.stdin.aclose()

@@ -80,6 +80,8 @@ RESULTS=/autograder/results/results.json
 ASSIGNMENT="$SOURCE/assignment"
 FAIL_UNDER=0
 WORK=$(mktemp -d)
+ERRORS=$(mktemp)
+trap 'rm -rf "$WORK" "$ERRORS"' EXIT
 
 mkdir -p /autograder/results
 chmod 755 /autograder/results
@@ -87,14 +89,14 @@ cp -a /autograder/submission/. "$WORK/"
 cd "$WORK"
 
 {VENV}/bin/grade "$WORK" --backend local --run-as {STUDENT_USER} --assignment "$ASSIGNMENT" \\
-    --fail-under "$FAIL_UNDER" --gradescope "$RESULTS" 2>/tmp/grade-stderr
+    --fail-under "$FAIL_UNDER" --gradescope "$RESULTS" 2>"$ERRORS"
 status=$?
-cat /tmp/grade-stderr >&2
+cat "$ERRORS" >&2
 
 if [ "$status" -eq 2 ] && [ ! -s "$RESULTS" ]; then
     # The submission could not be graded (a missing file, a bad grade.toml): tell the
     # student why, instead of Gradescope's bare "autograder failed".
-    {VENV}/bin/python - "$RESULTS" /tmp/grade-stderr <<'PY'
+    {VENV}/bin/python - "$RESULTS" "$ERRORS" <<'PY'
 import json, sys
 message = open(sys.argv[2], encoding="utf-8", errors="replace").read().strip()
 json.dump({{"score": 0, "output": "Your submission could not be graded:\\n" + message,
