@@ -337,22 +337,23 @@ async def grade_in_worker(student: str, submission: Path, work: Path, assignment
                           overrides: dict[str, dict[str, Any]] | None = None,
                           forkserver: Forkserver | None = None) -> Graded:
     """One grading in a worker process of its own (grader.batch.worker) on this machine,
-    stopped with its whole process tree after `deadline` seconds. `submission` is a folder,
+    forked by `forkserver` when there is one, stopped with its whole process tree after
+    `deadline` seconds. `submission` is a folder,
     or an archive that the worker unpacks into `work` (options.max_bytes, max_files).
     Raises BackendUnavailable when this machine cannot run it (no engine, no image)."""
-    argv = [sys.executable, "-m", "grader.batch.worker", "--assignment",
-            str(assignment_path), "--backend", options.backend, "--work", str(work),
-            "--max-bytes", str(options.max_bytes), "--max-files", str(options.max_files)]
+    arguments = ["--assignment", str(assignment_path), "--backend", options.backend,
+                 "--work", str(work), "--max-bytes", str(options.max_bytes),
+                 "--max-files", str(options.max_files)]
     if options.image:
-        argv += ["--image", options.image]
+        arguments += ["--image", options.image]
     if overrides:
-        argv += ["--params", json.dumps(overrides)]
-    argv.append(str(submission))
-    process = forkserver and await forkserver.start(argv[3:])
-    if process is None:
+        arguments += ["--params", json.dumps(overrides)]
+    arguments.append(str(submission))
+    process = forkserver and await forkserver.start(arguments)
+    if process is None:  # no forkserver here (a cluster's worker), or it is gone
         process = await trio.lowlevel.open_process(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=grader_environment())
+            [sys.executable, "-m", "grader.batch.worker", *arguments], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=grader_environment())
     stdout, stderr = bytearray(), bytearray()
     finished = False
     try:

@@ -23,6 +23,7 @@ from .sockets import SocketTable, endpoint
 
 POLL_INTERVAL = 0.02
 UDP_GRACE = 2.0  # seconds a server with a UDP socket on its port has to listen on TCP too
+EXIT_SETTLE = 5.0  # seconds an ended program's status may take to be known (an engine's wait)
 # Linux keeps a TIME_WAIT socket 60 s (TCP_TIMEWAIT_LEN); a little more for the timer wheel.
 TIME_WAIT_LIFETIME = 62.0
 
@@ -104,7 +105,15 @@ class StudentServer:
                 await trio.sleep(POLL_INTERVAL)
         # One more look: a program that exits at once may have bound UDP first.
         seconds = time.monotonic() - started
+        heard = bool(table.listeners(self.port))
         table = await self.socket_table(time_wait=False)
+        if (heard and not table.listeners(self.port)) or self.program.ended_now():
+            # It has ended, and its status is on its way. A listener seen meanwhile was a
+            # leftover of its: a daemon its parent forked before exiting, which its
+            # container takes along.
+            with trio.move_on_after(EXIT_SETTLE):
+                while self.program.exit_code is None:
+                    await trio.sleep(POLL_INTERVAL)
         listening = bool(table.listeners(self.port)) and self.program.exit_code is None
         elsewhere: tuple[str, ...] = ()
         if not listening and self.program.exit_code is None:

@@ -82,6 +82,12 @@ class Program(abc.ABC):
         cannot tell: then nothing is ever concluded from its being idle."""
         return None
 
+    def ended_now(self) -> bool:
+        """Whether it has ended, as the kernel says at this moment where the backend can
+        ask it (an engine may report an exit late): a listener seen after it ended is a
+        leftover of its, not a server that runs."""
+        return self.exit_code is not None
+
 
 class Pod(abc.ABC):
     backend: str

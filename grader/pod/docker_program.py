@@ -3,6 +3,8 @@ stopped by signals, its output read from the container and its CPU time from its
 
 from __future__ import annotations
 
+import os
+import select
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,18 +33,32 @@ class DockerProgram(Program):
         self.needed_kill = False
         self.oom_killed = False
         self.cpu_file: Path | None = None  # see locate_cpu_time
+        self._init_pidfd: int | None = None  # its init process, readable once it ended
 
     @property
     def exit_code(self) -> int | None:
         return self._exit_code
 
     async def locate_cpu_time(self) -> None:
-        """Find the cgroup file that counts its CPU time, when the engine runs here."""
+        """Find the cgroup file that counts its CPU time, and watch its init process,
+        when the engine runs here."""
         with suppress(DockerException, requests.exceptions.RequestException):
             await in_thread(self.container.reload)
             pid = int(self.container.attrs["State"].get("Pid") or 0)
             if pid:
                 self.cpu_file = container_cpu_file(pid, self.container.id)
+            # Its pid is one of this machine's when the engine runs here (its cgroup is
+            # found, or it answers on a local socket).
+            here = self.cpu_file is not None or self.pod.engine_url.startswith("unix://")
+            if pid and here and self._exit_code is None:
+                with suppress(OSError):
+                    self._init_pidfd = os.pidfd_open(pid)
+
+    def ended_now(self) -> bool:
+        # The container's init ends with its program, at once: the engine tells later.
+        if self._exit_code is None and self._init_pidfd is not None:
+            return bool(select.select([self._init_pidfd], [], [], 0)[0])
+        return self._exit_code is not None
 
     def cpu_seconds(self) -> float | None:
         if self._exit_code is not None or self.cpu_file is None:
@@ -68,6 +84,9 @@ class DockerProgram(Program):
             self.oom_killed = self._killed_at_memory_limit(self.container.attrs["State"],
                                                            exit_code)
         self._exit_code = exit_code
+        if self._init_pidfd is not None:
+            os.close(self._init_pidfd)
+            self._init_pidfd = None
         self.exited.set()
 
     def _killed_at_memory_limit(self, state: dict[str, Any], exit_code: int) -> bool:
