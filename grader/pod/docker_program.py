@@ -34,6 +34,7 @@ class DockerProgram(Program):
         self.oom_killed = False
         self.cpu_file: Path | None = None  # see locate_cpu_time
         self._init_pidfd: int | None = None  # its init process, readable once it ended
+        self._init_gone = False  # its init had ended when we looked for it
 
     @property
     def exit_code(self) -> int | None:
@@ -50,15 +51,20 @@ class DockerProgram(Program):
             # Its pid is one of this machine's when the engine runs here (its cgroup is
             # found, or it answers on a local socket).
             here = self.cpu_file is not None or self.pod.engine_url.startswith("unix://")
-            if pid and here and self._exit_code is None:
-                with suppress(OSError):
-                    self._init_pidfd = os.pidfd_open(pid)
+            if here and self._exit_code is None:
+                self._init_gone = not pid  # the engine has no process for it: it ended
+                try:
+                    self._init_pidfd = os.pidfd_open(_program_below(pid)) if pid else None
+                except ProcessLookupError:
+                    self._init_gone = True
+                except OSError:
+                    pass
 
     def ended_now(self) -> bool:
         # The container's init ends with its program, at once: the engine tells later.
         if self._exit_code is None and self._init_pidfd is not None:
             return bool(select.select([self._init_pidfd], [], [], 0)[0])
-        return self._exit_code is not None
+        return self._exit_code is not None or self._init_gone
 
     def cpu_seconds(self) -> float | None:
         if self._exit_code is not None or self.cpu_file is None:
@@ -109,3 +115,19 @@ class DockerProgram(Program):
 
     async def output(self) -> tuple[bytes, bytes]:
         return await self.pod.logs(self.container)
+
+
+def _program_below(init: int) -> int:
+    """The student's program under the container's init: the last of the processes
+    that each started exactly one (the init, a wrapper, the program). It ends first: an
+    init notices later, a long while on a loaded machine."""
+    pid = init
+    for _ in range(8):
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            break
+        if len(children) != 1:
+            break
+        pid = int(children[0])
+    return pid
