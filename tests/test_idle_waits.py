@@ -38,6 +38,27 @@ def _when_idle(readings) -> float | None:
     return found[0] if found else None
 
 
+def test_a_refused_conclusion_is_asked_again_without_a_new_window():
+    """The probe refuses to conclude while it fed the server lately; once it agrees, the
+    wait ends at the next look, not a whole quiet window later."""
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    found: list[float] = []
+
+    async def cpu_seconds() -> float | None:
+        return 1.5
+
+    async def decided() -> bool:
+        return trio.current_time() >= IDLE_AFTER + 1.0
+
+    async def main() -> None:
+        with trio.move_on_after(60):
+            await until_idle(cpu_seconds, decided=decided)
+            found.append(trio.current_time())
+
+    trio.run(main, clock=clock)
+    assert found and IDLE_AFTER + 1.0 <= found[0] < IDLE_AFTER + 1.5
+
+
 def test_a_program_using_no_cpu_is_idle_after_the_quiet_window():
     ended = _when_idle(lambda now: 1.5)
     assert ended is not None and IDLE_AFTER <= ended < IDLE_AFTER + 0.5

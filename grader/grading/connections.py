@@ -43,12 +43,13 @@ class ConnectionGroup:
         return answer
 
     async def _conclude_when_idle(self, server_cpu: Callable[[], float | None]) -> None:
-        while True:
-            await until_idle(read_off_loop(server_cpu), IDLE_AFTER)
-            concluded = await self.probe.call(m.Conclude(self.name, IDLE_AFTER))
-            if concluded.ended:
-                self.idle_seconds = IDLE_AFTER
-                return
+        async def concluded() -> bool:
+            # Refused while the probe fed the server within the window: asked again
+            # at each look, as long as the server stays idle.
+            return bool((await self.probe.call(m.Conclude(self.name, IDLE_AFTER))).ended)
+
+        await until_idle(read_off_loop(server_cpu), IDLE_AFTER, concluded)
+        self.idle_seconds = IDLE_AFTER
 
     @property
     def size(self) -> int:

@@ -27,9 +27,12 @@ def read_off_loop(reader: Callable[[], float | None],
 
 
 async def until_idle(cpu_seconds: Callable[[], Awaitable[float | None]],
-                     quiet: float = IDLE_AFTER) -> None:
+                     quiet: float = IDLE_AFTER,
+                     decided: Callable[[], Awaitable[bool]] | None = None) -> None:
     """Return once the program used less than IDLE_SHARE of a core over the last `quiet`
-    seconds (`cpu_seconds` reads its CPU time so far); never while that cannot be read."""
+    seconds (`cpu_seconds` reads its CPU time so far); never while that cannot be read.
+    With `decided`, also once it agrees: asked at each look while the program stays
+    idle, the window sliding on (not started afresh) when it refuses."""
     readings: deque[tuple[float, float]] = deque()
     while True:
         used = await cpu_seconds()
@@ -42,7 +45,8 @@ async def until_idle(cpu_seconds: Callable[[], Awaitable[float | None]],
             while len(readings) > 1 and now - readings[1][0] >= quiet:
                 readings.popleft()
             since, used_then = readings[0]
-            if now - since >= quiet and used - used_then <= IDLE_SHARE * (now - since):
+            idle = now - since >= quiet and used - used_then <= IDLE_SHARE * (now - since)
+            if idle and (decided is None or await decided()):
                 return
         await trio.sleep(LOOK_EVERY)
 
