@@ -22,6 +22,7 @@ import selectors
 import signal
 import socket
 import sys
+from collections.abc import Callable
 
 from .forked_workers import MESSAGE_SIZE
 
@@ -57,7 +58,7 @@ def main(control_fd: int) -> None:
 
 
 def _fork_worker(control: socket.socket, argv: list[str], fds: list[int],
-                 ours: list, run: object) -> None:
+                 ours: list, run: Callable[[list[str]], int]) -> None:
     """Fork a worker on the descriptors `fds` (its stdin, stdout, stderr); tell the batch
     its pid, with a pidfd to wait on."""
     sys.stdout.flush()
@@ -74,7 +75,8 @@ def _fork_worker(control: socket.socket, argv: list[str], fds: list[int],
         os.close(pidfd)
 
 
-def _become_worker(argv: list[str], fds: list[int], ours: list, run: object) -> None:
+def _become_worker(argv: list[str], fds: list[int], ours: list,
+                   run: Callable[[list[str]], int]) -> None:
     code = 1
     try:
         signal.set_wakeup_fd(-1)
@@ -89,7 +91,7 @@ def _become_worker(argv: list[str], fds: list[int], ours: list, run: object) -> 
             os.dup2(fd, target)
             os.close(fd)
         try:
-            code = run(argv)  # type: ignore[operator]
+            code = run(argv)
         except SystemExit as exit:  # argparse's, for one
             code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
         sys.stdout.flush()

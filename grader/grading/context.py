@@ -217,14 +217,12 @@ class CheckContext:
         `with_server` (it talks to the student's server), it is also stopped once it and
         the server sat idle together after its input was written: each waits on the
         other (see pod.idleness)."""
-        command = fill(self.submission.program(role).run, **placeholders)
-        return await self.pod.run(role, command, stdin, timeout, pace,
-                                  self.server.program if with_server else None)
+        return await self.pod.run(role, self._command_line(role, **placeholders), stdin,
+                                  timeout, pace, self.server.program if with_server else None)
 
     async def start(self, role: str, **placeholders: object) -> Program:
         """Start the student's `role`; it runs until stopped (or the grading ends)."""
-        return await self.pod.start(role, fill(self.submission.program(role).run,
-                                               **placeholders))
+        return await self.pod.start(role, self._command_line(role, **placeholders))
 
     async def run_client(self, job: ClientJob, *, port: int, timeout: float,
                          pace: float = 0.0) -> Completed:
@@ -237,10 +235,13 @@ class CheckContext:
                           ) -> list[Completed]:
         """Copies of the student's client started at the same moment, one per job, each
         connecting to `port` in the pod; `ended(index)` is awaited as each one ends."""
-        template = self.submission.program("client").run
-        runs = [(fill(template, host=self.pod.host, port=port, **job.placeholders), job.stdin)
-                for job in jobs]
+        runs = [(self._command_line("client", host=self.pod.host, port=port,
+                                    **job.placeholders), job.stdin) for job in jobs]
         return await self.pod.run_copies("client", runs, timeout, ended)
+
+    def _command_line(self, role: str, **placeholders: object) -> str:
+        """The student's run command for `role`, its placeholders filled in."""
+        return fill(self.submission.program(role).run, **placeholders)
 
     @asynccontextmanager
     async def connections(self, count: int, *, sources: Sequence[str], timeout: float,

@@ -33,16 +33,16 @@ class DockerProgram(Program):
         self.needed_kill = False
         self.oom_killed = False
         self.cpu_file: Path | None = None  # see locate_cpu_time
-        self._init_pidfd: int | None = None  # its init process, readable once it ended
-        self._init_gone = False  # its init had ended when we looked for it
+        self._program_pidfd: int | None = None  # readable once the program itself ended
+        self._program_gone = False  # it had ended when we looked for it
 
     @property
     def exit_code(self) -> int | None:
         return self._exit_code
 
     async def locate_cpu_time(self) -> None:
-        """Find the cgroup file that counts its CPU time, and watch its init process,
-        when the engine runs here."""
+        """Find the cgroup file that counts its CPU time, and watch the program itself
+        for its end, when the engine runs here."""
         with suppress(DockerException, requests.exceptions.RequestException):
             await in_thread(self.container.reload)
             pid = int(self.container.attrs["State"].get("Pid") or 0)
@@ -52,19 +52,19 @@ class DockerProgram(Program):
             # found, or it answers on a local socket).
             here = self.cpu_file is not None or self.pod.engine_url.startswith("unix://")
             if here and self._exit_code is None:
-                self._init_gone = not pid  # the engine has no process for it: it ended
+                self._program_gone = not pid  # the engine has no process for it: it ended
                 try:
-                    self._init_pidfd = os.pidfd_open(_program_below(pid)) if pid else None
+                    self._program_pidfd = os.pidfd_open(_program_below(pid)) if pid else None
                 except ProcessLookupError:
-                    self._init_gone = True
+                    self._program_gone = True
                 except OSError:
                     pass
 
     def ended_now(self) -> bool:
-        # The container's init ends with its program, at once: the engine tells later.
-        if self._exit_code is None and self._init_pidfd is not None:
-            return bool(select.select([self._init_pidfd], [], [], 0)[0])
-        return self._exit_code is not None or self._init_gone
+        # The kernel says at once that the program ended; the engine tells later.
+        if self._exit_code is None and self._program_pidfd is not None:
+            return bool(select.select([self._program_pidfd], [], [], 0)[0])
+        return self._exit_code is not None or self._program_gone
 
     def cpu_seconds(self) -> float | None:
         if self._exit_code is not None or self.cpu_file is None:
@@ -90,9 +90,9 @@ class DockerProgram(Program):
             self.oom_killed = self._killed_at_memory_limit(self.container.attrs["State"],
                                                            exit_code)
         self._exit_code = exit_code
-        if self._init_pidfd is not None:
-            os.close(self._init_pidfd)
-            self._init_pidfd = None
+        if self._program_pidfd is not None:
+            os.close(self._program_pidfd)
+            self._program_pidfd = None
         self.exited.set()
 
     def _killed_at_memory_limit(self, state: dict[str, Any], exit_code: int) -> bool:
