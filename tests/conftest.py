@@ -47,11 +47,13 @@ def interrupt(command: list[str], cwd: Path, started: Callable[[int], object],
 
 
 def compose_reference(target: Path, language: str, faulty: str | None = None) -> Path:
-    """A submission folder: the correct programs of `language`, with one faulty program
-    (from reference/echo/<language>/faulty/<faulty>/) in place of its correct twin."""
+    """A submission folder: the correct programs of `language`, with one program in place
+    of its correct twin: a faulty one (reference/echo/<language>/faulty/<faulty>/), or a
+    correct one written another way (reference/echo/<language>/variants/<faulty>/)."""
     shutil.copytree(REFERENCE / language / "correct", target)
     if faulty:
-        shutil.copytree(REFERENCE / language / "faulty" / faulty, target, dirs_exist_ok=True)
+        kind = "variants" if (REFERENCE / language / "variants" / faulty).is_dir() else "faulty"
+        shutil.copytree(REFERENCE / language / kind / faulty, target, dirs_exist_ok=True)
     return target
 
 

@@ -38,12 +38,25 @@ _REQUEST = struct.Struct("=BBBBI48x")  # struct inet_diag_req_v2, an empty socke
 _MESSAGE = struct.Struct("=BBBB4x16s28xIIIII")  # struct inet_diag_msg, port unpacked apart
 
 
+_IPV4_MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:a.b.c.d
+
+
 def _decode_address(hex_address: str, family: int) -> tuple[str, int]:
-    """'0100007F:1F90' -> ('127.0.0.1', 8080): each 32-bit word in host byte order."""
+    """'0100007F:1F90' -> ('127.0.0.1', 8080): each 32-bit word in host byte order.
+
+    An IPv4 client of a dual-stack listener ([::], the default of Go, Java and Node)
+    appears in tcp6 as ::ffff:127.x.y.z: it is given as the IPv4 address it is, so a
+    four-tuple reads the same whichever way the server listens."""
     hex_ip, hex_port = hex_address.split(":")
     raw = bytes.fromhex(hex_ip)
     words = struct.unpack(f"<{len(raw) // 4}I", raw)
-    return socket.inet_ntop(family, struct.pack(f">{len(words)}I", *words)), int(hex_port, 16)
+    return _address(family, struct.pack(f">{len(words)}I", *words)), int(hex_port, 16)
+
+
+def _address(family: int, packed: bytes) -> str:
+    if family == socket.AF_INET6 and packed.startswith(_IPV4_MAPPED):
+        return socket.inet_ntop(socket.AF_INET, packed[len(_IPV4_MAPPED):])
+    return socket.inet_ntop(family, packed[:4] if family == socket.AF_INET else packed)
 
 
 def _read_table(name: str, proto: str, family: int, time_wait: bool,
@@ -101,9 +114,8 @@ def _diag_listeners(family: int) -> list[Listener]:
                 port = struct.unpack_from(">H", data, body + 4)[0]
                 family_of, _, _, _, source, _, queued, backlog, _, inode = \
                     _MESSAGE.unpack_from(data, body)
-                address = socket.inet_ntop(family_of, source[:4] if family_of == socket.AF_INET
-                                           else source)
-                found.append(Listener((address, port), backlog, queued, inode))
+                found.append(Listener((_address(family_of, source), port), backlog, queued,
+                                      inode))
                 offset += (length + 3) & ~3
 
 
