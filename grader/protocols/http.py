@@ -56,7 +56,8 @@ class Response:
                     "reset": "no response: the connection was reset",
                     "send-failed": "no response: the connection was closed while the "
                                    "request was still being sent",
-                    "too-long": "a response head over 16 KiB"}.get(
+                    "too-long": "a response head over 16 KiB",
+                    "not-connected": "no response: the connection could not be opened"}.get(
                         self.outcome, "no whole response in time")
         if self.problem:
             return f"a malformed response ({self.problem})"
@@ -165,7 +166,9 @@ class HttpProtocol(Protocol):
 
     async def _bodies(self, group: ConnectionGroup, heads: Sequence[Reply],
                       methods: Sequence[bytes], deadline: float) -> list[Response]:
-        parsers = [_Parser(method) for method in methods]
+        # A connection the server never let us open (it died, or stopped accepting) has
+        # no head: its request gets "not-connected", so each request still has its answer.
+        parsers = [_Parser(method) for method in methods[:len(heads)]]
         wanting = {head.connection: length for head, parser in zip(heads, parsers, strict=True)
                    if head.outcome == "complete" and (length := parser.body_length(head.data))}
         bodies = {}
@@ -183,7 +186,7 @@ class HttpProtocol(Protocol):
                 responses.append(Response(body.outcome, problem="the body was cut short"))
             else:
                 responses.append(parser.finish(body.data if body else b""))
-        return responses
+        return responses + [Response("not-connected")] * (len(methods) - len(heads))
 
 
 def method_of(request: bytes) -> bytes:
