@@ -18,11 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import docker
 import pytest
 import trio
 
 from grader import grade, load_assignment, load_submission
 from grader.cli import main
+from grader.pod import podman
 from grader.pod.engine import OWNER_LABEL
 
 from .conftest import (
@@ -149,3 +151,23 @@ def test_podman_gives_the_references_their_verdicts(kind, tmp_path):
         not_passed = {c.id: str(c.status) for c in report.checks if c.status.value != "pass"}
         assert not_passed == EXPECTED[(language, faulty)], (faulty, [
             (c.id, c.summary, c.grader_traceback) for c in report.checks])
+
+
+def test_a_pod_whose_seccomp_profile_the_service_cannot_open_is_never_made(
+        reference_submission, monkeypatch):
+    """Podman's Docker API takes the pod's seccomp profile as a path the service opens
+    (grader/pod/podman.py): where it cannot, the grading stops with the engine's reason,
+    never runs the containers under Podman's default profile (nested user namespaces), and
+    leaves nothing behind."""
+    backend = engine_backend_or_skip("podman")
+    monkeypatch.setattr(podman, "SECCOMP_PROFILE", Path("/nonexistent/profile.json"))
+    assignment = load_assignment("echo")
+    submission = load_submission(reference_submission("python"), assignment)
+    with pytest.raises(ExceptionGroup) as raised:  # the engine's error, from a nursery
+        trio.run(grade, submission, assignment, backend)
+    assert raised.group_contains(docker.errors.APIError, match="opening seccomp profile failed")
+    client = backend.connect().client
+    owned = {"label": f"{OWNER_LABEL}={socket.gethostname()}:{os.getpid()}"}
+    assert client.containers.list(all=True, filters=owned) == []
+    assert client.volumes.list(filters=owned) == []
+    client.close()

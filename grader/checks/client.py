@@ -18,6 +18,12 @@ FIXED_PORT_KINDS = ("address-in-use", "address-not-available")
 FIXED_PORT_HINT = ("Do not bind() the client socket to a fixed port; just connect() and let "
                    "the OS choose an ephemeral port, so that every copy of your client gets "
                    "its own four-tuple.")
+PARITY_DETAIL = (
+    "Linux (4.6 and later) gives a connect() without bind() a free port of the same parity "
+    "as the range's first port, and a bind() to port 0 one of the other parity, while "
+    "ports of that parity are free (they are: the pod's range has a thousand of each). "
+    "Copies of one program that let the OS choose therefore all get one parity; ports of "
+    "both parities mean the program picked them itself, e.g. from ip_local_port_range.")
 PRINT_HINT = ("Print what the server sends back on your own connection, as it arrives, "
               "then exit 0 once the conversation is over.")
 
@@ -45,11 +51,13 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
     ports = [c.peer[1] for c in recorded.connections]
     distinct = sorted(set(ports))
     outside = [p for p in distinct if not low <= p <= high]
+    chosen_parity = chosen_by_parity(distinct, low) if ctx.pod.own_port_range else []
     ends = [diagnose_run(r, "client") for r in runs if r.exit_code != 0]
     common = Counter(e.kind for e in ends).most_common(1)
     evidence = {"clients": count, "connected": len(ports), "ports": ports,
                 "distinct_ports": len(distinct), "ephemeral_range": [low, high],
-                "outside_range": outside, "all_overlapped": recorded.barrier_reached,
+                "outside_range": outside, "other_parity_ports": chosen_parity,
+                "all_overlapped": recorded.barrier_reached,
                 "client_errors": [e.headline for e in ends[:MAX_SHOWN]],
                 # Per copy: the source port the server saw it use (None: never seen), and
                 # how it ended (None: stopped at its deadline).
@@ -60,7 +68,8 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
     carry = {"runs": [(job, run) for job, run in zip(jobs, runs, strict=True)],
              "received": [c.received for c in recorded.connections]}
     range_text = f"{low}-{high}"
-    if len(distinct) == count and not outside and recorded.barrier_reached:
+    if len(distinct) == count and not outside and not chosen_parity \
+            and recorded.barrier_reached:
         caveat = () if ctx.pod.own_port_range else (
             f"This backend uses the machine's own ephemeral range ({range_text}), so a "
             "client that picked random ports inside it for itself could not be told from "
@@ -86,6 +95,12 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
     elif outside:
         summary = (f"source ports {outside[:4]} are outside the ephemeral range {range_text}: "
                    "your client chooses its own port")
+    elif chosen_parity:
+        others = [port for port in distinct if port not in chosen_parity]
+        summary = (f"source ports {chosen_parity[:4]} and {others[:4]} differ in parity: the "
+                   "OS gives concurrent clients ports of one parity, so your client chooses "
+                   "its own port")
+        details.append(PARITY_DETAIL)
     else:
         summary = f"only {len(ports)} of {count} clients were connected at once"
         if ends:
@@ -93,6 +108,13 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
             hint = ends[0].hint or ("Each copy must connect to the host and port given as "
                                     "its arguments and stay connected until it is done.")
     return failed(summary, evidence=evidence, details=tuple(details), hint=hint, carry=carry)
+
+
+def chosen_by_parity(ports: list[int], low: int) -> list[int]:
+    """The ports of the parity opposite to the range's start `low`, if the others have it:
+    copies the OS served all get one parity (see PARITY_DETAIL), so a mix was chosen."""
+    other = [port for port in ports if (port - low) % 2]
+    return other if 0 < len(other) < len(ports) else []
 
 
 @check("client-reply-routing", title="Each concurrent client prints only its own replies",

@@ -126,13 +126,18 @@ class ContainerRecipe:
         return {"type": "tmpfs", "device": "tmpfs",
                 "o": f"size={size or self.settings.workdir_size},uid={uid},gid={uid}"}
 
+    def _security_options(self) -> list[str]:
+        """No program of the pod gains privileges (setuid binaries); the engine's default
+        seccomp profile applies (Docker's refuses new namespaces and mounts)."""
+        return ["no-new-privileges"]
+
     def _limits(self, role: str, copies: int = 1) -> dict[str, Any]:
         size = self._size(role, copies)
         uid = self.probe_uid if role == "probe" else self.student_uid
         return {
             "user": f"{uid}:{uid}",
             "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
+            "security_opt": self._security_options(),
             "mem_limit": size.memory,
             "memswap_limit": size.memory,  # no swap: the memory limit really bites
             "pids_limit": size.pids,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -43,10 +44,25 @@ SET_LIMITS_THEN_EXEC = (
     "os.execvp(sys.argv[3], sys.argv[3:])\n")
 
 
+# Podman's default seccomp profile allows unshare, clone of new namespaces, mount and
+# setns to everyone (nested containers): in a pod, `unshare -Urnm` gave a student program
+# every capability in a user namespace of its own. This profile refuses them, as Docker's
+# default does for a container without CAP_SYS_ADMIN, with the keyring, bpf, ptrace,
+# io_uring and the kernel's admin calls. It is a deny-list written for this project (every
+# other syscall allowed: capabilities, all dropped, guard the rest, as in Podman's
+# own allow-list, which names nearly all). Podman's Docker API takes a profile's path, read by
+# the service, where Docker takes its content: the service must see the grader's files
+# (a local socket); one that cannot refuses to create the container, never runs unconfined.
+SECCOMP_PROFILE = Path(__file__).with_name("podman-seccomp.json").resolve()
+
+
 class PodmanPod(DockerPod):
     backend = "podman"
     program_class = PodmanProgram
     lifecycle_one_at_a_time = True
+
+    def _security_options(self) -> list[str]:
+        return [*super()._security_options(), f"seccomp={SECCOMP_PROFILE}"]
 
     def _ulimits(self, size: Size) -> list[Ulimit]:
         # Podman's default nofile and nproc are far above a usual host's hard limits, and
