@@ -1,28 +1,22 @@
-"""`grade init-ci`, `grade export gradescope`, and one in-process `grade` run writing
-every file format at once (plus GitHub's step summary and annotations)."""
+"""`grade init-ci`, and one in-process `grade` run writing every file format at once
+(plus GitHub's step summary and annotations). `grade export gradescope`:
+test_gradescope_export.py."""
 
 from __future__ import annotations
 
 import json
 import os
-import pwd
-import stat
 import subprocess
 import sys
-import textwrap
-import time
 import xml.etree.ElementTree as ET
-import zipfile
 from pathlib import Path
 
-import pytest
 import yaml
 
 from grader.cli import main
-from grader.integrations.gradescope_zip import STUDENT_USER
-from grader.pod.reaping import processes_of
 
 from .conftest import REPO, compose_reference
+from .test_pytest_plugin import require_installed_plugin
 
 WORKFLOW = Path(".github/workflows/grade.yml")
 
@@ -95,180 +89,75 @@ def test_init_ci_runner_pytest_grades_with_pytest_grade(tmp_path):
                            "Upload the JUnit report"]
     assert "pip install" in steps["Install pytest"]["run"]
     grade = steps["Grade"]["run"]
-    assert grade.split()[:3] == ["pytest", "--grade", "."]
-    for option in ("--grade-assignment echo", "--grade-backend docker",
-                   '--grade-fail-under "$FAIL_UNDER"', "--junitxml grade-results.xml"):
+    # From the runner's temporary folder, with no configuration file of the repository's.
+    assert steps["Grade"]["working-directory"] == "${{ runner.temp }}"
+    assert grade.split()[:6] == ["pytest", "-c", "/dev/null", "--rootdir", ".", "--grade"]
+    for option in ('--grade "$GITHUB_WORKSPACE"', "--grade-assignment echo",
+                   "--grade-backend docker", '--grade-fail-under "$FAIL_UNDER"',
+                   '--junitxml "$GITHUB_WORKSPACE/grade-results.xml"'):
         assert option in grade
     assert "continue-on-error" not in steps["Grade"] and "if" not in steps["Grade"]
     assert steps["Upload the JUnit report"]["with"]["path"] == "grade-results.xml"
 
 
-def test_init_ci_pytest_step_grades_a_repository(tmp_path):
-    """The workflow's own command, on the local backend here: one test per check, and
-    the repository's own tests after them."""
-    repository = compose_reference(tmp_path / "repository", "python")
-    assert main(["init-ci", "--dir", str(repository), "--runner", "pytest"]) == 0
-    command = _steps(yaml.safe_load((repository / WORKFLOW).read_text()))["Grade"]["run"]
-    command = command.replace("--grade-backend docker", "--grade-backend local")
+# A student's pytest.ini turns the plugin off; their conftest.py answers --grade and makes
+# every test pass; it leaves a note when imported, as their own test does when it runs.
+STUDENT_PYTEST_INI = "[pytest]\naddopts = -p no:grader.pytest_plugin\n"
+STUDENT_CONFTEST = '''\
+from pathlib import Path
+
+import pytest
+
+Path(__file__).with_name("conftest-imported").touch()
+
+
+def pytest_addoption(parser):
+    for name in ("--grade", "--grade-assignment", "--grade-backend", "--grade-fail-under"):
+        parser.addoption(name)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    report.outcome, report.longrepr = "passed", None
+    return report
+'''
+STUDENT_TEST = '''\
+from pathlib import Path
+
+
+def test_own():
+    Path(__file__).with_name("test-ran").touch()
+'''
+
+
+def test_init_ci_pytest_step_grades_a_repository_without_its_pytest_files(tmp_path):
+    """The workflow's own command, on the local backend here, run as GitHub runs it: the
+    repository's pytest.ini, conftest.py and tests take no part."""
+    require_installed_plugin()  # the workflow's `pytest` finds the plugin by its entry point
+    repository = compose_reference(tmp_path / "repository", "python", "udp-server")  # 30/100
+    (repository / "pytest.ini").write_text(STUDENT_PYTEST_INI)
+    (repository / "conftest.py").write_text(STUDENT_CONFTEST)
     (repository / "tests").mkdir()
-    (repository / "tests" / "test_own.py").write_text(
-        "def test_own(submission):\n    assert (submission.path / 'server.py').exists()\n")
+    (repository / "tests" / "test_own.py").write_text(STUDENT_TEST)
+    assert main(["init-ci", "--dir", str(repository), "--runner", "pytest"]) == 0
+    step = _steps(yaml.safe_load((repository / WORKFLOW).read_text()))["Grade"]
+    assert step["working-directory"] == "${{ runner.temp }}"
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
     done = subprocess.run(
-        ["bash", "-c", command.replace("pytest", f"{sys.executable} -m pytest -p "
-                                       "grader.pytest_plugin", 1)],
-        cwd=repository, capture_output=True, text=True, timeout=240,
-        env={**os.environ, "FAIL_UNDER": "100", "PYTHONPATH": str(REPO)})
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "12 passed" in done.stdout and "score 100/100" in done.stdout
-    cases = ET.parse(repository / "grade-results.xml").getroot().iter("testcase")
-    assert [case.get("name") for case in cases][-1] == "test_own"
-
-
-# export gradescope ----------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def autograder_zip(tmp_path_factory):
-    target = tmp_path_factory.mktemp("export") / "out" / "autograder.zip"
-    assert main(["export", "gradescope", "--assignment", "echo", "--out", str(target)]) == 0
-    return target
-
-
-def test_export_zip_members(autograder_zip):
-    with zipfile.ZipFile(autograder_zip) as archive:
-        names = archive.namelist()
-        infos = {info.filename: info for info in archive.infolist()}
-    assert names[:2] == ["setup.sh", "run_autograder"]  # at the zip's root, as required
-    for member in ("socket-grader/pyproject.toml", "socket-grader/README.md",
-                   "socket-grader/grader/__init__.py", "socket-grader/grader/cli.py",
-                   "socket-grader/grader/report/gradescope.py",
-                   "socket-grader/assignments/echo/assignment.toml",
-                   "assignment/assignment.toml"):
-        assert member in names
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    assert not [n for n in names if n.startswith(("tests/", "reference/", "socket-grader/tests"))]
-    for script in ("setup.sh", "run_autograder"):
-        mode = infos[script].external_attr >> 16
-        assert stat.S_ISREG(mode) and mode & 0o111 == 0o111, oct(mode)
-    assert (infos["socket-grader/grader/cli.py"].external_attr >> 16) & 0o111 == 0
-
-
-def test_export_scripts_are_valid_bash(autograder_zip, tmp_path):
-    with zipfile.ZipFile(autograder_zip) as archive:
-        archive.extractall(tmp_path)
-    for script in ("setup.sh", "run_autograder"):
-        subprocess.run(["bash", "-n", str(tmp_path / script)], check=True)
-    run = (tmp_path / "run_autograder").read_text()
-    assert run.startswith("#!/usr/bin/env bash\n")
-    for part in ("--backend local", '--assignment "$ASSIGNMENT"',
-                 '--gradescope "$RESULTS"', "RESULTS=/autograder/results/results.json",
-                 "/autograder/submission", "FAIL_UNDER=0"):
-        assert part in run
-    setup = (tmp_path / "setup.sh").read_text()
-    for part in ("apt-get install", "gcc", "make", "python3",
-                 "pip install -e /autograder/source/socket-grader"):
-        assert part in setup
-
-
-def test_export_bundles_an_instructors_own_assignment(tmp_path, monkeypatch):
-    own = tmp_path / "my-course" / "echo-v2"
-    own.mkdir(parents=True)
-    echo = Path(__file__).parents[1] / "assignments" / "echo"
-    toml = (echo / "assignment.toml").read_text()
-    (own / "assignment.toml").write_text(toml.replace('name = "echo"', 'name = "echo-v2"'))
-    (own / "checks.py").write_text((echo / "checks.py").read_text())  # its own checks
-    (own / "README.md").write_text("handout\n")
-    monkeypatch.chdir(tmp_path)  # the default --out is in the current folder
-    assert main(["export", "gradescope", "--assignment", str(own)]) == 0
-    with zipfile.ZipFile(tmp_path / "gradescope-echo-v2.zip") as archive:
-        assert archive.read("assignment/README.md") == b"handout\n"
-        assert b'name = "echo-v2"' in archive.read("assignment/assignment.toml")
-        assert b"client_echo" in archive.read("assignment/checks.py")
-
-
-@pytest.fixture
-def student_user():
-    """The user run_autograder runs the student's programs as (setup.sh makes it)."""
-    if os.geteuid() != 0:
-        pytest.skip("run_autograder runs as root on Gradescope; these tests need root")
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                    "/usr/sbin/nologin", STUDENT_USER], capture_output=True, check=False)
-    return STUDENT_USER
-
-
-def _simulated_autograder(root: Path, autograder_zip: Path) -> Path:
-    """Gradescope's layout under `root`, with the zip's run_autograder pointed at it and
-    a `grade` that runs the grader bundled in the zip (setup.sh needs the network)."""
-    source = root / "autograder" / "source"
-    with zipfile.ZipFile(autograder_zip) as archive:
-        archive.extractall(source)
-    (root / "autograder" / "results").mkdir()
-    venv = root / "venv" / "bin"
-    venv.mkdir(parents=True)
-    (venv / "grade").write_text(textwrap.dedent(f"""\
-        #!/bin/sh
-        PYTHONPATH={source / 'socket-grader'} exec {sys.executable} -m grader "$@"
-        """))
-    (venv / "grade").chmod(0o755)
-    (venv / "python").symlink_to(sys.executable)
-    script = (source / "run_autograder").read_text()
-    script = script.replace("/autograder", str(root / "autograder"))
-    script = script.replace("/opt/socket-grader", str(root / "venv"))
-    (root / "run_autograder").write_text(script)
-    return root / "run_autograder"
-
-
-def test_run_autograder_reports_a_low_score_without_failing(autograder_zip, tmp_path,
-                                                            student_user):
-    run = _simulated_autograder(tmp_path, autograder_zip)
-    compose_reference(tmp_path / "autograder" / "submission", "python", "no-reuseaddr-server")
-    done = subprocess.run(["bash", str(run)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    results = json.loads((tmp_path / "autograder/results/results.json").read_text())
-    failed = [t["name"] for t in results["tests"] if t["status"] == "failed"]
-    assert failed == ["server-restart: Restarts at once despite TIME_WAIT"]
-    assert 0 < results["score"] < 100
-    assert not processes_of(pwd.getpwnam(student_user).pw_uid)  # nothing of theirs left
-
-
-def test_run_autograder_runs_the_students_programs_as_their_own_user(
-        autograder_zip, tmp_path, student_user):
-    """On Gradescope the student's programs could otherwise rewrite results.json after
-    the grader wrote it (issue 14): they run as an unprivileged user, which can neither
-    write the results nor outlive the grading."""
-    run = _simulated_autograder(tmp_path, autograder_zip)
-    submission = compose_reference(tmp_path / "autograder" / "submission", "python")
-    results = tmp_path / "autograder" / "results" / "results.json"
-    forger = (f"import os, sys, time\nopen('/tmp/sg-forger-{os.getpid()}', 'w')"
-              f".write(str(os.getuid()))\nif os.fork() == 0:\n    os.setsid()\n"
-              f"    for _ in range(200):\n        try:\n            open({str(results)!r}, 'w')"
-              f".write('{{\"score\": 100}}')\n        except OSError:\n            pass\n"
-              "        time.sleep(0.05)\n    os._exit(0)\n")
-    server = (submission / "server.py").read_text()
-    (submission / "server.py").write_text(forger + server)
-    done = subprocess.run(["bash", str(run)], capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
-    time.sleep(1.0)  # a forger that survived would have written by now
-    data = json.loads(results.read_text())
-    assert data["score"] == 100 and data["tests"], data  # ours, not the forger's
-    uid = pwd.getpwnam(student_user).pw_uid
-    marker = Path(f"/tmp/sg-forger-{os.getpid()}")  # the server's own record of its user
-    try:
-        assert marker.read_text() == str(uid)
-    finally:
-        marker.unlink(missing_ok=True)
-    assert not processes_of(uid)
-
-
-def test_run_autograder_explains_an_ungradable_submission(autograder_zip, tmp_path,
-                                                          student_user):
-    run = _simulated_autograder(tmp_path, autograder_zip)
-    (tmp_path / "autograder" / "submission").mkdir()
-    (tmp_path / "autograder" / "submission" / "notes.txt").write_text("hi\n")
-    done = subprocess.run(["bash", str(run)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    results = json.loads((tmp_path / "autograder/results/results.json").read_text())
-    assert results["score"] == 0
-    assert "no server found" in results["output"]
+        ["bash", "-c", step["run"].replace("--grade-backend docker", "--grade-backend local")],
+        cwd=runner_temp, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "FAIL_UNDER": "100", "GITHUB_WORKSPACE": str(repository),
+             "RUNNER_TEMP": str(runner_temp), "PYTHONPATH": str(REPO),
+             "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ["PATH"]))})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "score 30/100" in done.stdout
+    assert not (repository / "conftest-imported").exists()
+    assert not (repository / "tests" / "test-ran").exists()
+    suite = ET.parse(repository / "grade-results.xml").getroot().find("testsuite")
+    assert int(suite.get("failures")) >= 1
+    assert "test_own" not in [case.get("name") for case in suite.iter("testcase")]
 
 
 # one run, every format ------------------------------------------------------------------

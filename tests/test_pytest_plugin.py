@@ -56,11 +56,30 @@ def test_the_submission_is_the_graded_one(submission):
 '''
 
 
-def run_pytest(cwd: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_pytest(cwd: Path, *args: str, timeout: float = 240,
+               python: tuple[str, ...] = ("-P",)) -> subprocess.CompletedProcess:
+    """pytest in `cwd`; `-P` keeps `cwd` off Python's import path, as the `pytest` command
+    does (`python -m pytest` alone puts it first)."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "grader.pytest_plugin", "-p", "no:cacheprovider",
-         "-rA", *args], cwd=cwd, env=plugin_environment(), capture_output=True, text=True,
-        timeout=timeout)
+        [sys.executable, *python, "-m", "pytest", "-p", "grader.pytest_plugin", "-p",
+         "no:cacheprovider", "-rA", *args], cwd=cwd, env=plugin_environment(),
+        capture_output=True, text=True, timeout=timeout)
+
+
+def require_installed_plugin() -> None:
+    """Skip (fail in CI) unless `pip install` registered the plugin here (pytest11), as
+    `pytest --grade` with no -p needs."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        points = distribution("socket-grader").entry_points
+    except PackageNotFoundError:
+        points = ()
+    if not any(p.group == "pytest11" and p.value == "grader.pytest_plugin" for p in points):
+        reason = "socket-grader is not installed from this checkout (pip install -e .)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
 
 
 def plugin_environment() -> dict[str, str]:
@@ -327,7 +346,7 @@ def test_pytest_trio_mode_leaves_the_pods_tests_to_the_plugin(tmp_path, tiny):
     trio run (in pytest-trio's own run it could not reach the probe); other async tests
     stay pytest-trio's."""
     pytest.importorskip("pytest_trio")
-    (tmp_path / "test_trio.py").write_text(
+    (tiny / "tests" / "test_trio.py").write_text(
         "import pytest\nimport trio\nfrom grader.api import probe as messages\n\n\n"
         "async def test_in_the_pod(probe):\n"
         "    assert (await probe.call(messages.Hello())).port_range\n\n\n"

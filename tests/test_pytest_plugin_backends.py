@@ -3,7 +3,6 @@ entry point (the plugin itself: test_pytest_plugin.py)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from .test_pytest_plugin import (
     assert_server_gone,
     note_server_pid,
     plugin_environment,
+    require_installed_plugin,
     run_pytest,
 )
 
@@ -71,17 +71,7 @@ def test_ctrl_c_on_an_engine_leaves_no_container_or_volume(tmp_path, kind):
 
 def test_the_installed_entry_point_loads_the_plugin(tmp_path):
     """`pip install` registers the plugin (pytest11): `pytest --grade` with no -p."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        points = distribution("socket-grader").entry_points
-    except PackageNotFoundError:
-        points = ()
-    if not any(p.group == "pytest11" and p.value == "grader.pytest_plugin" for p in points):
-        reason = "socket-grader is not installed from this checkout (pip install -e .)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"required in CI: {reason}")
-        pytest.skip(reason)
+    require_installed_plugin()
     compose_reference(tmp_path / "submission", "python")
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                            "--grade", "submission", "--grade-backend", "local",

@@ -1,8 +1,8 @@
 """`grade init-ci`: the GitHub Actions workflow that grades a student repository on
 every push, with the Docker backend (GitHub's Ubuntu runners have Docker).
 
-Two runners for the grading step: `grade` (the default) or `pytest --grade .` (the pytest
-plugin: the same checks and verdicts as pytest items, plus the repository's own tests).
+Two runners for the grading step: `grade` (the default) or `pytest --grade` (the pytest
+plugin: the same checks and verdicts as pytest items; run from outside the repository).
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ jobs:
 
       - name: Install the grader
         # Editable, so the grader finds its bundled assignments in its source folder.
+        # From outside the repository: `python -m` imports from its working directory,
+        # and a student's pip/ folder there would run in place of pip.
+        working-directory: ${{{{ runner.temp }}}}
         run: >-
           python -m pip install --src "$RUNNER_TEMP/grader-src"
           -e "git+$GRADER_GIT_URL@$GRADER_REF#egg=socket-grader"
@@ -87,18 +90,24 @@ GRADE_STEP = """\
 
 PYTEST_INSTALL = """\
       - name: Install pytest
+        working-directory: ${{ runner.temp }}
         run: python -m pip install "pytest>=8"
 """
 
-# The repository's own tests (e.g. an instructor's, in tests/) run too, after the checks,
-# in the same pod. pytest imports them and any conftest.py here on the runner itself.
+# pytest runs from the runner's temporary folder with a configuration file of its own
+# (-c /dev/null): nothing of the repository takes part (no pytest.ini, conftest.py, test
+# file, or module shadowing the grader's; the plugin refuses the rest, isolation.py).
+# Only the assignment's own tests run after the checks, in the same pod.
 PYTEST_STEP = """\
       - name: Grade
-        # pytest --grade: one test per check, then the repository's own tests. Its exit
-        # status is the job's: 0 when the score reaches FAIL_UNDER and no other test failed.
+        # pytest --grade: one test per check. Its exit status is the job's: 0 when the
+        # score reaches FAIL_UNDER and no other test failed.
+        working-directory: ${{{{ runner.temp }}}}
         run: >-
-          pytest --grade . --grade-assignment {assignment} --grade-backend docker
-          --grade-fail-under "$FAIL_UNDER" --junitxml grade-results.xml -p no:cacheprovider
+          pytest -c /dev/null --rootdir . --grade "$GITHUB_WORKSPACE"
+          --grade-assignment {assignment} --grade-backend docker
+          --grade-fail-under "$FAIL_UNDER" --junitxml "$GITHUB_WORKSPACE/grade-results.xml"
+          -p no:cacheprovider
 """
 
 

@@ -4,9 +4,10 @@ Installed with the package (the `pytest11` entry point) and inert without `--gra
 With it, the session holds one pytest item per check of the assignment's plan, in plan
 order (items.py), all reported from ONE grading: `grade()`, the runner `grade DIR` uses,
 in a background thread (background.py), in one pod, with the same deadlines and the
-same results. The instructor's tests (the assignment folder's `tests/`, or any test
-asking for the fixtures of fixtures.py) run in the same pod after the plan's checks.
-session.py says how `-k`, `-x`, Ctrl-C and the exit status behave.
+same results. The instructor's tests (the assignment folder's `tests/`) run in the same
+pod after the plan's checks. Nothing of the submission takes part: no conftest.py, test
+file or pytest setting of it (isolation.py). session.py says how `-k`, `-x`, Ctrl-C and
+the exit status behave.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 
 import pytest
 
+from ..loading.assignment import Assignment
 from ..pod import BACKENDS
 from .fixtures import (
     GRADING,
@@ -26,8 +28,9 @@ from .fixtures import (
     runs_in_pod,
     submission,
 )
+from .isolation import INSTRUCTOR_TESTS, confine, instructor_tests
 
-INSTRUCTOR_TESTS = "tests"  # the assignment folder's subfolder of pytest tests
+ASSIGNMENT = pytest.StashKey[Assignment]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,20 +53,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "as grade --fail-under (default: 100)")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before pytest loads any conftest.py: the assignment, and the submission kept out."""
+    namespace = early_config.known_args_namespace
+    folder = getattr(namespace, "grade", None)
+    if folder is None:
+        return
+    from ..assignments import load_assignment
+    from ..errors import GraderError
+
+    try:
+        assignment = load_assignment(namespace.grade_assignment)
+    except GraderError as exc:
+        raise pytest.UsageError(f"socket-grader: {exc}") from None
+    submission = (early_config.invocation_params.dir / folder).resolve()
+    confine(early_config, submission, assignment.path)
+    early_config.stash[ASSIGNMENT] = assignment
+
+
 def pytest_configure(config: pytest.Config) -> None:
     folder = config.getoption("grade", None)
     if folder is None:
         return
-    from ..assignments import load_assignment
     from ..errors import GraderError
     from ..loading.submission import load_submission
     from ..pod import choose_backend
     from .background import BackgroundGrading
     from .session import GradingSession
 
+    if ASSIGNMENT not in config.stash:  # loaded after pytest's start: too late to confine
+        raise pytest.UsageError("socket-grader: the plugin was loaded after pytest had "
+                                "loaded the first conftest.py files (by a pytest_plugins "
+                                "variable?): install the grader, or name the plugin with "
+                                "-p grader.pytest_plugin")
+    assignment = config.stash[ASSIGNMENT]
     image = config.getoption("grade_image") or os.environ.get("SOCKET_GRADER_IMAGE")
     try:
-        assignment = load_assignment(config.getoption("grade_assignment"))
         graded = load_submission(folder, assignment)
         backend, notice = choose_backend(config.getoption("grade_backend"), assignment,
                                          image, config.getoption("grade_engine_url"))
@@ -74,9 +100,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         GradingSession(config, grading, config.getoption("grade_fail_under"), notice),
         "socket-grader-session")
-    extra = assignment.path / INSTRUCTOR_TESTS
-    if extra.is_dir():
-        config.args.append(str(extra))
+    # Collected: the assignment's tests only, never the current folder or testpaths.
+    tests = instructor_tests(assignment.path)
+    config.args = [str(tests)] if tests else []
 
 
 @pytest.hookimpl(trylast=True)
