@@ -54,6 +54,21 @@ def sample_report() -> GradeReport:
     ), (BuildResult("server", "make", 0, 0.4, ""),), 3.14)
 
 
+COMPILER_ERROR = "server.c:3:5: error: expected ';' before '}' token <stdio.h> `x`"
+
+
+def failed_build_report() -> GradeReport:
+    """A C server that did not compile: the checks needing it say its output is shown
+    above, so every student-facing format must show that output."""
+    stopped = "not run: your server did not build (`make` failed with status 2)"
+    return GradeReport("echo", "submission/", "local", (
+        check("server-starts", Status.FAIL, 0, 2, ("Q1",), stopped,
+              hint="Fix the build first: its output is shown above."),
+        check("end-to-end", Status.FAIL, 0, 13, (), stopped),
+    ), (BuildResult("server", "make", 2, 0.3, f"cc -o server server.c\n{COMPILER_ERROR}\n"),),
+        1.0)
+
+
 def passing_report() -> GradeReport:
     return GradeReport("echo", "submission/", "docker", (
         check("server-starts", Status.PASS, 2, 2, ("Q1",), "listening"),
@@ -92,7 +107,7 @@ def test_a_stored_report_renders_the_same(name):
 
 # JUnit XML ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [sample_report, passing_report])
+@pytest.mark.parametrize("make", [sample_report, passing_report, failed_build_report])
 def test_junit_is_valid_against_the_schema(make, junit_schema):
     junit_schema.validate(junit.render(make()))
 
@@ -102,14 +117,14 @@ def test_junit_one_testcase_per_check_grouped_by_concept():
     assert root.tag == "testsuites"
     (suite,) = root.findall("testsuite")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
-    assert list(cases) == [c.id for c in sample_report().checks]
+    assert list(cases) == ["build-server", *(c.id for c in sample_report().checks)]
     assert {name: case.get("classname") for name, case in cases.items()} == {
-        "server-starts": "echo.Q1", "server-concurrency": "echo.Q1",
+        "build-server": "echo.build", "server-starts": "echo.Q1", "server-concurrency": "echo.Q1",
         "server-restart": "echo.Q2", "client-echo": "echo.other",
         "client-ephemeral-ports": "echo.Q4", "client-reply-routing": "echo.Q4",
         "end-to-end": "echo.other"}
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors"),
-            suite.get("skipped")) == ("7", "2", "1", "2")
+            suite.get("skipped")) == ("8", "2", "1", "2")
     properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert (properties["score"], properties["max_score"]) == ("25", "85")
     assert properties["concept.Q2"] == "not shown"
@@ -120,9 +135,10 @@ def test_junit_only_a_passed_check_is_a_passing_testcase():
     outcome = {case.get("name"): [child.tag for child in case if child.tag != "system-out"]
                for case in root.iter("testcase")}
     assert outcome == {
-        "server-starts": [], "server-concurrency": ["failure"], "server-restart": ["failure"],
-        "client-echo": ["error"], "client-ephemeral-ports": ["skipped"],
-        "client-reply-routing": ["skipped"], "end-to-end": []}
+        "build-server": [], "server-starts": [], "server-concurrency": ["failure"],
+        "server-restart": ["failure"], "client-echo": ["error"],
+        "client-ephemeral-ports": ["skipped"], "client-reply-routing": ["skipped"],
+        "end-to-end": []}
 
 
 def test_junit_failure_carries_summary_details_evidence_and_hint():
@@ -141,6 +157,16 @@ def test_junit_error_carries_the_grader_traceback():
     error = root.find("testsuite/testcase[@name='client-echo']/error")
     assert "KeyError: 'port'" in error.text
     assert "not in your code" in error.text
+
+
+def test_junit_a_failed_build_is_a_failing_testcase_with_the_compilers_output():
+    root = ET.fromstring(junit.render(failed_build_report()).encode())
+    build = root.find("testsuite/testcase[@name='build-server']")
+    assert build.get("classname") == "echo.build"
+    assert COMPILER_ERROR in build.find("failure").text
+    assert COMPILER_ERROR in build.find("system-out").text
+    names = [case.get("name") for case in root.iter("testcase")]
+    assert names.index("build-server") < names.index("server-starts")  # "shown above"
 
 
 def test_junit_inconclusive_is_marked_as_such_never_as_a_pass():
@@ -167,7 +193,7 @@ def test_the_junit_schema_is_not_vacuous(junit_schema):
 
 # Gradescope -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [sample_report, passing_report])
+@pytest.mark.parametrize("make", [sample_report, passing_report, failed_build_report])
 def test_gradescope_is_valid_against_the_schema(make, gradescope_schema):
     gradescope_schema.validate(json.loads(gradescope.render(make())))
 
@@ -190,6 +216,28 @@ def test_gradescope_scores_and_statuses():
     assert "KeyError" not in results["tests"][3]["output"]
     assert "KeyError: 'port'" in results["extra_data"]["grader_tracebacks"]["client-echo"]
     assert results["extra_data"]["concepts"]["Q2"] == "not shown"
+
+
+def test_gradescope_shows_a_failed_builds_output_above_the_checks():
+    results = json.loads(gradescope.render(failed_build_report()))
+    output = results["output"]
+    assert "building server: make ... failed with status 2" in output
+    assert COMPILER_ERROR in output
+    assert output.index(COMPILER_ERROR) < output.index("score 0/15")
+    assert {t["output_format"] for t in results["tests"]} == {"text"}
+    assert results["output_format"] == "text"
+
+
+def test_gradescope_results_when_the_grader_could_not_grade(gradescope_schema):
+    refused = json.loads(gradescope.not_graded("grade.toml: line 2: expected '='"))
+    gradescope_schema.validate(refused)
+    assert refused["score"] == 0 and refused["tests"] == []
+    assert "could not be graded:\ngrade.toml: line 2: expected '='" in refused["output"]
+    crashed = json.loads(gradescope.grader_crashed(TRACEBACK))
+    gradescope_schema.validate(crashed)
+    assert crashed["score"] == 0 and "internal problem" in crashed["output"]
+    assert "KeyError" not in crashed["output"]  # the student sees no traceback
+    assert crashed["extra_data"]["grader_traceback"] == TRACEBACK
 
 
 def test_the_gradescope_schema_is_not_vacuous(gradescope_schema):
@@ -226,6 +274,13 @@ def test_markdown_explains_each_concept_not_shown():
     # details keep their layout in a fence longer than any backtick run inside them
     assert "  ````text\n  It printed\n      bind: Address already in use" in text
     assert text.rstrip().endswith("· 3.1 s**")
+
+
+def test_markdown_shows_a_failed_builds_output_fenced_before_the_checks():
+    text = markdown.render(failed_build_report())
+    assert "```text\nbuilding server: make ... failed with status 2" in text
+    assert f"    {COMPILER_ERROR}\n```" in text  # as it is, fenced: no escaping inside
+    assert text.index(COMPILER_ERROR) < text.index("| ❌ FAIL | `server-starts`")
 
 
 def test_markdown_for_a_full_score():

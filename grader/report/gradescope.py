@@ -20,6 +20,12 @@ check's verdict in it. The
 top-level score is the whole score, hidden checks' points included: Gradescope's grade,
 which it shows students as the tests' visibility allows; extra_data (stored, not shown
 to students) is the instructor's, as the JSON report is.
+
+Above the conclusion, the builds as the terminal prints them: a build that failed with
+its output (a compiler's errors), which the checks it stopped point to. `grade` writes a
+results.json also when it cannot grade (`not_graded`: score 0, the reason shown) and
+when it crashes (`grader_crashed`: score 0, the traceback in extra_data only), so
+Gradescope never shows its bare "autograder failed".
 """
 
 from __future__ import annotations
@@ -30,15 +36,21 @@ from ..results import CheckResult, GradeReport, Status
 from . import terminal
 from .common import feedback_text
 
+FORMAT = {"output_format": "text", "visibility": "visible", "stdout_visibility": "hidden"}
+CRASH_TEXT = ("The autograder hit an internal problem and could not grade your submission. "
+              "This is not a verdict on your code: your course staff can see what happened "
+              "and will look into it.")
+
 
 def render(report: GradeReport) -> str:
+    style = terminal.Style(colour=False)
+    builds = "\n".join(terminal.build_line(build, style) for build in report.builds)
+    blocks = [builds, terminal.conclusion(report, style)]
     results = {
         "score": report.score,
         "execution_time": round(report.duration),
-        "output": terminal.conclusion(report, terminal.Style(colour=False)) + "\n",
-        "output_format": "text",
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
+        "output": "\n\n".join(filter(None, blocks)) + "\n",
+        **FORMAT,
         "extra_data": {
             "assignment": report.assignment,
             "backend": report.backend,
@@ -50,6 +62,24 @@ def render(report: GradeReport) -> str:
         },
         "tests": [_test(number, result) for number, result in enumerate(report.checks, 1)],
     }
+    return _dump(results)
+
+
+def not_graded(reason: str) -> str:
+    """results.json for a submission the grader could not grade (no server found, a bad
+    grade.toml): score 0, and the reason, which the student can act on."""
+    return _dump({"score": 0, "output": f"Your submission could not be graded:\n{reason}\n",
+                  **FORMAT, "tests": []})
+
+
+def grader_crashed(grader_traceback: str) -> str:
+    """results.json for a grading the grader itself broke off: score 0, a note that says
+    so, and the traceback where only the instructor sees it."""
+    return _dump({"score": 0, "output": CRASH_TEXT + "\n", **FORMAT,
+                  "extra_data": {"grader_traceback": grader_traceback}, "tests": []})
+
+
+def _dump(results: dict) -> str:
     return json.dumps(results, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -61,6 +91,7 @@ def _test(number: int, result: CheckResult) -> dict:
         "max_score": result.max_points,
         "status": "passed" if result.status is Status.PASS else "failed",
         "output": feedback_text(result),
+        "output_format": "text",
         "tags": list(result.concepts),
         "visibility": str(result.visibility),
     }

@@ -11,23 +11,31 @@ checks by the idea they show. Only a passed check is a passing testcase:
     hidden          <skipped>  classname ASSIGNMENT.hidden, message "hidden until ...: N
                                points": a student's CI is the student's view
                                (results.student_view), nothing of its result
+
+Each build is a testcase before the checks (classname ASSIGNMENT.build, name
+build-ROLE), its line and output as the terminal prints them in system-out; a build that
+failed is a <failure> with the build's output (a compiler's errors) as its text, which
+the checks it stopped point to.
 """
 
 from __future__ import annotations
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from ..results import CheckResult, GradeReport, Status, Withheld, student_view
+from ..results import BuildResult, CheckResult, GradeReport, Status, Withheld, student_view
+from . import terminal
 from .common import feedback_text, group, number, points, withheld_text
 
 HIDDEN_GROUP = "hidden"
+BUILD_GROUP = "build"
 
 
 def render(report: GradeReport) -> str:
     report = student_view(report)
     suite = TestSuite(
         report.assignment,
-        [*(_testcase(report.assignment, result) for result in report.checks),
+        [*(_build(report.assignment, build) for build in report.builds),
+         *(_testcase(report.assignment, result) for result in report.checks),
          *(_withheld(report.assignment, item) for item in report.withheld)],
         properties={
             "submission": report.submission,
@@ -57,6 +65,16 @@ def _testcase(assignment: str, result: CheckResult) -> TestCase:
         case.add_skipped_info(f"inconclusive: {result.summary}", text)
     elif result.status is Status.SKIPPED:
         case.add_skipped_info(result.summary, text)
+    return case
+
+
+def _build(assignment: str, build: BuildResult) -> TestCase:
+    case = TestCase(f"build-{build.role}", classname=f"{assignment}.{BUILD_GROUP}",
+                    elapsed_sec=round(build.duration, 3),
+                    stdout=terminal.build_line(build, terminal.Style(colour=False)))
+    if not build.ok:
+        case.add_failure_info(f"your {build.role} did not build: {build.command}",
+                              build.output or "(no output)", "build")
     return case
 
 

@@ -4,7 +4,9 @@ The same content as the terminal report, laid out for a Markdown viewer: the tab
 checks, then a section per quiz concept not fully shown, then the total. Text that comes
 from a student's program (verdicts, details) is escaped or fenced, so it cannot change
 the layout. It is the student's view (results.student_view): a hidden check is one row
-saying so, nothing of its result.
+saying so, nothing of its result. The builds come before the table, as the terminal
+prints them (a failed one with its output, fenced), since the checks a failed build
+stopped point to its output.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from ..concepts import BY_ID
 from ..inert import inert
 from ..results import CheckResult, GradeReport, Status, Withheld, student_view
+from . import terminal
 from .common import GRADER_ERROR_NOTE, Section, number, points, sections, total_parts, withheld_text
 
 ICONS = {Status.PASS: "✅", Status.PARTIAL: "🟡", Status.FAIL: "❌", Status.ERROR: "⚠️",
@@ -29,6 +32,9 @@ def render(report: GradeReport) -> str:
     lines += [f"> {escape(notice)}" for notice in report.notices]
     if report.notices:
         lines.append("")
+    if report.builds:
+        style = terminal.Style(colour=False)
+        lines += [*fence("\n".join(terminal.build_line(b, style) for b in report.builds)), ""]
     lines += ["| | Check | Points | Quiz | Verdict |", "|---|---|--:|---|---|"]
     lines += [_row(result) for result in report.checks]
     lines += [_withheld_row(item) for item in report.withheld]
