@@ -69,7 +69,7 @@ def main() -> int:
             print(f"  {runs[-1]['students_per_minute']:.1f} students/min", flush=True)
             names = [f"w{i + 1}" for i in range(count)]
             with running_cluster(scratch / f"cluster{count}", names) as cluster, \
-                    open_cluster(cluster.address) as site:
+                    open_cluster(cluster.address, **cluster.settings()) as site:
                 print(f"cluster of {count} worker(s) ...", flush=True)
                 remote = trio.run(run_batch, scratch / "submissions",
                                   scratch / f"cluster{count}" / "out", assignment, options,

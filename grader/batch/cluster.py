@@ -1,4 +1,5 @@
-"""A batch on a Dask distributed cluster: `grade batch ... --cluster tcp://HOST:8786`.
+"""A batch on a Dask distributed cluster: `grade batch ... --cluster tls://HOST:8786
+--certs DIR`.
 
 `ClusterSite` is the batch's GradingSite when the gradings run on a cluster: each student
 is one Dask task (grader.batch.cluster_worker.grade_task) that carries bytes, not paths
@@ -6,7 +7,9 @@ is one Dask task (grader.batch.cluster_worker.grade_task) that carries bytes, no
 results folder on this machine stays the one source of truth: run_batch writes each
 result there, atomically, as its task completes, and the task's future is released as
 soon as its result is here, so the cluster holds no finished work (a lost worker's
-finished tasks are not run again) and keeps no state the next run needs.
+finished tasks are not run again) and keeps no state the next run needs. A result is
+written only when it is sealed with the results key (grader.batch.cluster_security): one
+that is not is the machine's fault, as below, never a grade.
 
 Faults:
 - A worker lost mid-grading (SIGKILL, its machine gone): Dask runs its tasks again on
@@ -43,7 +46,15 @@ import trio
 from ..errors import BackendUnavailable, GraderError
 from ..loading.assignment import Assignment
 from ..results import GradeReport
-from .cluster_worker import TOPIC, grade_task, grader_version
+from .cluster_security import (
+    check_address,
+    client_security,
+    is_tls,
+    new_nonce,
+    read_results_key,
+    unseal,
+)
+from .cluster_worker import TOPIC, describe, grade_task, grader_version
 from .discover import StudentEntry
 from .payload import Job, pack_assignment, pack_submission, plan_overrides
 from .records import StudentResult
@@ -55,6 +66,9 @@ ATTEMPTS = 4
 EXCLUDE_FOR = 120.0
 REFRESH = 2.0  # seconds between looks at the scheduler's list of workers
 CALL_TIMEOUT = 60.0
+UNSEALED = ("its result is not sealed with this batch's results key (a worker started "
+            "without `grade worker --certs` of the coordinator's folder?), so it is not "
+            "written")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,10 +80,12 @@ class WorkerInfo:
 class ClusterSite:
     """Gradings as tasks on the cluster of `client` (a distributed.Client)."""
 
-    def __init__(self, client: Any, *, limit: int | None = None, margin: float = MARGIN,
+    def __init__(self, client: Any, results_key: bytes, *, limit: int | None = None,
+                 margin: float = MARGIN,
                  join_wait: float = JOIN_WAIT, attempts: int = ATTEMPTS,
                  version: str | None = None) -> None:
         self.client = client
+        self.results_key = results_key
         self.limit = limit  # at most this many gradings at once (default: every pod)
         self.margin = margin
         self.join_wait = join_wait
@@ -127,7 +143,7 @@ class ClusterSite:
                 raise GraderError(
                     f"no grading worker is connected to the scheduler at {address} (waited "
                     f"{self.join_wait:g} s): start one on each machine with `grade worker "
-                    f"--scheduler {address} --pods N`")
+                    f"--scheduler {address} --certs DIR --pods N`")
             time.sleep(0.5)
         # The scheduler reads each task, so it must be able to import the grader too.
         try:
@@ -234,9 +250,10 @@ class ClusterSite:
                    budget: float) -> dict[str, Any]:
         """One task: its outcome, or {"machine"/"failed": why} with the worker if known."""
         key = f"{self._prefix}{fields['student']}-{uuid.uuid4().hex[:6]}"
+        nonce = new_nonce()
         self._starts[key] = (time.monotonic(), "", "")
         future = await trio.to_thread.run_sync(functools.partial(
-            self.client.submit, grade_task, self.version, fields, key=key,
+            self.client.submit, grade_task, self.version, nonce, fields, key=key,
             workers=sorted(workers), allow_other_workers=False, resources={"pods": 1},
             pure=False))
         done = trio.Event()
@@ -261,7 +278,17 @@ class ClusterSite:
                             "machine": f"did not answer within {budget:.0f} s"}
                 with trio.move_on_after(min(left, 1.0)):
                     await done.wait()
-            return await trio.to_thread.run_sync(_outcome, future, abandon_on_cancel=True)
+            done_with = await trio.to_thread.run_sync(_outcome, future,
+                                                      abandon_on_cancel=True)
+            if "sealed" not in done_with:
+                return done_with
+            outcome = unseal(self.results_key, nonce, fields["student"], done_with["sealed"])
+            if outcome is None:  # named as the scheduler saw it, not as it says itself
+                worker = await trio.to_thread.run_sync(_holder, future,
+                                                       abandon_on_cancel=True)
+                name = self._workers.get(worker, WorkerInfo(worker, 0)).name
+                return {"worker": worker, "name": name, "machine": UNSEALED}
+            return outcome
         finally:
             self._starts.pop(key, None)
             with trio.CancelScope(shield=True), trio.move_on_after(10):
@@ -269,13 +296,23 @@ class ClusterSite:
 
 
 def _outcome(future: Any) -> dict[str, Any]:
+    """{"sealed": what the task returned}, or {"failed": why}."""
     try:
         if future.status == "finished":
-            return dict(future.result(timeout=CALL_TIMEOUT))
+            return {"sealed": future.result(timeout=CALL_TIMEOUT)}
         error = future.exception(timeout=CALL_TIMEOUT)
     except Exception as exc:  # cancelled by someone else, the scheduler gone, ...
         error = exc
-    return {"failed": f"{type(error).__name__}: {error}"}
+    return {"failed": describe(error)}
+
+
+def _holder(future: Any) -> str:
+    """The address of the worker that holds the task's result, as the scheduler says."""
+    try:
+        holders = future.client.who_has([future]).get(future.key, [])
+    except Exception:  # the scheduler gone: the student is retried all the same
+        return ""
+    return str(holders[0]) if holders else ""
 
 
 def _release(future: Any) -> None:
@@ -297,25 +334,26 @@ def _result(student: str, outcome: dict[str, Any]) -> StudentResult:
 
 
 @contextlib.contextmanager
-def open_cluster(address: str, join_wait: float = JOIN_WAIT,
-                 **settings: Any) -> Iterator[ClusterSite]:
-    """A ClusterSite on the scheduler at `address`, once a grading worker is there.
-    TLS and other connection settings come from Dask's configuration."""
+def open_cluster(address: str, certs: Path, *, insecure: bool = False,
+                 join_wait: float = JOIN_WAIT, **settings: Any) -> Iterator[ClusterSite]:
+    """A ClusterSite on the scheduler at `address`, once a grading worker is there: over
+    TLS with the client certificate of `certs` (a folder of `grade cluster-certs`), or,
+    only when `insecure`, over tcp://; results are checked with its results key."""
+    check_address(address, insecure)
+    results_key = read_results_key(certs)
     try:
         from distributed import Client
     except ImportError:
         raise GraderError("--cluster needs Dask distributed: pip install "
                           "'socket-grader[cluster]'") from None
+    security = client_security(certs) if is_tls(address) else None
     try:
-        client = Client(address, timeout=f"{join_wait}s", set_as_default=False)
+        client = Client(address, timeout=f"{join_wait}s", set_as_default=False,
+                        security=security)
     except (OSError, TimeoutError, ValueError) as exc:
         raise GraderError(f"no Dask scheduler answered at {address} ({exc})") from None
-    except TypeError as exc:  # a tls:// address without Dask's TLS settings
-        raise GraderError(f"cannot connect to the Dask scheduler at {address}: {exc} (for "
-                          "tls:// set Dask's TLS settings: README, Grading on several "
-                          "machines)") from None
     try:
-        site = ClusterSite(client, join_wait=join_wait, **settings)
+        site = ClusterSite(client, results_key, join_wait=join_wait, **settings)
         site.require_workers()
         yield site
     finally:

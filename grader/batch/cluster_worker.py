@@ -1,18 +1,22 @@
 """A grading worker's side of a batch on a Dask cluster.
 
-- `grade_task(version, job)` is what a Dask worker runs for one student: it refuses a
-  coordinator of another grader version; places the job's bytes in scratch space of its
+- `grade_task(version, nonce, job)` is what a Dask worker runs for one student: it
+  refuses a coordinator of another grader version; places the job's bytes in scratch space of its
   own (an archive stays packed); starts the per-student worker process on this machine
   (grader.batch.worker, as on one machine: it unpacks the archive under the job's caps,
   with its deadline, stdin lifeline and process-tree reaping: a Dask cancel does not stop
   a running task, so the deadline lives here); stops the grading when the task is
   cancelled (the coordinator gave up or is gone); removes its scratch space; and returns
-  plain data, naming this worker.
+  plain data, naming this worker, sealed with the results key (grader.batch.
+  cluster_security). Whatever goes wrong in it, even an exception that cannot be
+  pickled or a SystemExit, comes back as such data: a Dask task error could end the
+  worker or never reach the coordinator.
 - `dask_setup(worker)` is the preload (`dask worker --preload grader.batch.cluster_worker`):
   it removes the scratch space of workers of this machine that died (SIGKILL, a power
   cut), and says which grader version serves.
 - `run_worker_command(argv)` is `grade worker`: `dask worker` with the flags a grading
-  worker needs.
+  worker needs, TLS with the certificates of `grade cluster-certs` (tcp:// only with
+  --insecure).
 """
 
 from __future__ import annotations
@@ -35,8 +39,16 @@ from typing import Any
 import trio
 
 from ..arguments import positive_int
-from ..errors import BackendUnavailable, InputError
+from ..errors import BackendUnavailable, GraderError, InputError
 from .children import grader_environment
+from .cluster_security import (
+    CERTS_ENVIRONMENT,
+    check_address,
+    is_tls,
+    read_results_key,
+    seal,
+    worker_tls_flags,
+)
 from .payload import Job, stage_job
 from .records import reason
 from .run import BatchOptions, Graded, default_jobs, grade_in_worker
@@ -107,20 +119,51 @@ def remove_job_scratch(scratch: Path) -> None:
 
 # --- the task ------------------------------------------------------------------------
 
-def grade_task(version: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """One student's grading on this Dask worker: a dict with "worker" and "name", and
-    one of "report" (with "prepared": seconds taken to unpack), "error" (with "details"),
-    "machine" (this machine cannot grade it: why) or "cancelled"."""
+def grade_task(version: str, nonce: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """One student's grading on this Dask worker, sealed (cluster_security.seal) for the
+    coordinator: a dict with "worker" and "name", and one of "report" (with "prepared":
+    seconds taken to unpack), "error" (with "details"), "machine" (this machine cannot
+    grade it: why) or "cancelled"."""
     from distributed import get_worker
     from distributed.worker import thread_state
 
     worker = get_worker()
     key = getattr(thread_state, "key", "")
     here = {"worker": worker.address, "name": str(worker.name)}
-    worker.log_event(TOPIC, {"key": key, **here})
+    try:
+        worker.log_event(TOPIC, {"key": key, **here})
+        outcome = _grade_here(version, fields, worker, key)
+    except BaseException as exc:  # a SystemExit would end the worker
+        outcome = {"machine": f"grader error on this worker: {describe(exc)}"}
+    return seal(_results_key(), nonce, str(fields.get("student", "")), {**here, **outcome})
+
+
+def _results_key() -> bytes | None:
+    """This worker's results key (without one, its results are refused)."""
+    folder = os.environ.get(CERTS_ENVIRONMENT)
+    try:
+        return read_results_key(Path(folder)) if folder else None
+    except (OSError, ValueError, GraderError):
+        return None
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` of any exception (of each in a group), even one whose message
+    cannot be made."""
+    if isinstance(exc, BaseExceptionGroup):  # trio's nurseries wrap what they raise
+        return "; ".join(describe(inner) for inner in exc.exceptions)
+    try:
+        text = str(exc)
+    except BaseException:  # a hostile __str__ may raise anything
+        text = "(its message could not be read)"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _grade_here(version: str, fields: dict[str, Any], worker: Any, key: str
+                ) -> dict[str, Any]:
     mine = grader_version()
     if version != mine:
-        return {**here, "machine": f"this worker runs socket-grader {mine} and refuses work "
+        return {"machine": f"this worker runs socket-grader {mine} and refuses work "
                 f"from a coordinator running {version}: install the same grader version "
                 "on every machine"}
     remove_stale_scratch()
@@ -130,12 +173,9 @@ def grade_task(version: str, fields: dict[str, Any]) -> dict[str, Any]:
         try:
             submission, assignment = stage_job(job, scratch)
         except InputError as exc:
-            return {**here, "error": reason(exc), "details": ""}
-        outcome = trio.run(_grade, job, submission, scratch / "work" / job.student,
-                           assignment, lambda: _cancelled(worker, key))
-        return {**here, **outcome}
-    except Exception as exc:  # this machine's trouble (a full disk, ...), not the student's
-        return {**here, "machine": f"{type(exc).__name__}: {exc}"}
+            return {"error": reason(exc), "details": ""}
+        return trio.run(_grade, job, submission, scratch / "work" / job.student,
+                        assignment, lambda: _cancelled(worker, key))
     finally:
         remove_job_scratch(scratch)
 
@@ -190,7 +230,9 @@ def dask_setup(worker: Any) -> None:
     print(f"socket-grader {grader_version()}: grading worker {worker.name}, pods={pods:g}"
           + (f"; removed {removed} scratch folder(s) of dead workers" if removed else "")
           + ("" if pods else "; WARNING: no `pods` resource, so it gets no gradings "
-             "(start it with `grade worker` or --resources pods=N)"),
+             "(start it with `grade worker` or --resources pods=N)")
+          + ("" if _results_key() else "; WARNING: no results key, so the coordinator "
+             "refuses its results (start it with `grade worker --certs DIR`)"),
           file=sys.stderr, flush=True)
 
 
@@ -208,9 +250,15 @@ def run_worker_command(argv: Sequence[str]) -> int:
         description="Start a grading worker for batches on a Dask cluster (`grade batch "
         "--cluster`): a `dask worker` that runs up to --pods gradings at once on this "
         "machine, each in its own pod. Flags after `--` go to `dask worker` as they are "
-        "(e.g. --tls-ca-file, --tls-cert, --tls-key for a scheduler that uses TLS).")
+        "(e.g. --worker-port 9000).")
     parser.add_argument("--scheduler", required=True, metavar="ADDRESS",
-                        help="the Dask scheduler, e.g. tcp://10.0.0.5:8786")
+                        help="the Dask scheduler, e.g. tls://10.0.0.5:8786")
+    parser.add_argument("--certs", required=True, type=Path, metavar="DIR",
+                        help="the folder `grade cluster-certs` made: the CA, the worker's "
+                        "certificate and the results key")
+    parser.add_argument("--insecure", action="store_true",
+                        help="accept a tcp:// scheduler: no encryption, and anyone who "
+                        "reaches it runs code on this machine (a network only you reach)")
     parser.add_argument("--pods", type=positive_int, metavar="N",
                         default=default_jobs(),
                         help="gradings at once on this machine (default: %(default)s, four "
@@ -227,13 +275,19 @@ def run_worker_command(argv: Sequence[str]) -> int:
         print("grade worker: Dask distributed is not installed: "
               "pip install 'socket-grader[cluster]'", file=sys.stderr)
         return 2
-    command = worker_argv(args.scheduler, args.pods, args.name, args.extra)
+    check_address(args.scheduler, args.insecure)
+    read_results_key(args.certs)  # a worker without it would grade in vain
+    tls = worker_tls_flags(args.certs) if is_tls(args.scheduler) else []
+    command = worker_argv(args.scheduler, args.pods, args.name, [*tls, *args.extra])
     # Dask samples every thread's stack 100 times a second, to profile computations; a
     # grading computes nothing here, and the CPU is the gradings'.
-    environment = grader_environment(DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False")
+    environment = {**grader_environment(DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False"),
+                   CERTS_ENVIRONMENT: str(args.certs.resolve())}
+    if tls:
+        environment["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] = "True"
     print("grade worker: " + " ".join(command[1:]), file=sys.stderr, flush=True)
     os.execve(command[0], command, environment)  # the worker keeps this process's id
 
 
-__all__ = ["TOPIC", "grade_task", "grader_version", "remove_stale_scratch",
+__all__ = ["TOPIC", "describe", "grade_task", "grader_version", "remove_stale_scratch",
            "run_worker_command"]
