@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import trio
 
 from .arguments import add_engine_url, positive_int
 from .assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
+from .batch.cluster_security import run_certs_command
 from .batch.cluster_worker import remove_stale_scratch, run_worker_command
 from .batch.command import run_batch_command
 from .errors import BackendUnavailable, GraderError
@@ -22,7 +24,7 @@ from .integrations.commands import run_export, run_init_ci
 from .loading.assignment import Assignment
 from .loading.submission import load_submission
 from .pod import BACKENDS, ENGINES, choose_backend, make_backend
-from .report import FILE_FORMATS, github, markdown, terminal
+from .report import FILE_FORMATS, github, gradescope, markdown, terminal
 from .results import GradeReport, student_view
 from .starter import write_starter
 
@@ -39,8 +41,9 @@ other commands:
   grade concepts [Q]       the quiz's ideas and which checks show each
   grade cleanup [--all]    remove containers left by crashed grading runs
   grade batch DIR --out R  grade a whole class (see grade batch --help)
-  grade worker --scheduler tcp://HOST:8786 --pods N
+  grade worker --scheduler tls://HOST:8786 --certs DIR --pods N
                            a grading worker for batches on a Dask cluster
+  grade cluster-certs DIR  the CA, certificates and results key such a cluster needs
   grade init-ci            write a GitHub Actions workflow into a student repository
   grade new-assignment DIR write a starter folder for an assignment of your own
   grade export gradescope  write a Gradescope autograder zip
@@ -80,9 +83,10 @@ def _grade_parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     add_engine_url(parser)
     parser.add_argument("--run-as", metavar="USER",
-                        help="local backend, as root: run the student's programs as USER "
-                        "and kill every process of USER when the grading ends (give a user "
-                        "that runs nothing else; Gradescope's export does)")
+                        help="local backend, as root: run the student's programs as USER, "
+                        "and kill every process of USER once the builds are done and again "
+                        "when the grading ends (give a user that runs nothing else; "
+                        "Gradescope's export does)")
     parser.add_argument("--image", help="container image for the pod (default: the "
                         "assignment's, or $SOCKET_GRADER_IMAGE)")
     parser.add_argument("--clients", type=positive_int, metavar="N",
@@ -101,6 +105,17 @@ def _grade_parser() -> argparse.ArgumentParser:
 
 def run_grade(argv: Sequence[str]) -> int:
     args = _grade_parser().parse_args(argv)
+    try:
+        return _grade(args)
+    except BaseException as exc:
+        if args.gradescope is not None:  # Gradescope shows a run without one as "failed"
+            reason = _usage_error(exc)
+            _write_atomically(args.gradescope, gradescope.not_graded(reason) if reason
+                              else gradescope.grader_crashed(traceback.format_exc()))
+        raise
+
+
+def _grade(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
     if args.clients:
         assignment = assignment.with_params("server-concurrency", clients=args.clients)
@@ -241,7 +256,8 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "new-assignment": run_new_assignment,
     "cleanup": run_cleanup,
     "concepts": run_concepts, "init-ci": run_init_ci, "export": run_export,
-    "batch": run_batch_command, "worker": run_worker_command}
+    "batch": run_batch_command, "worker": run_worker_command,
+    "cluster-certs": run_certs_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -256,10 +272,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("grade: interrupted; every program and pod of this run was stopped",
                   file=sys.stderr)
             return EXIT_INTERRUPTED
-        if leaves and all(isinstance(leaf, GraderError) for leaf in leaves):
-            print(f"grade: error: {inert(str(leaves[0]))}", file=sys.stderr)
+        reason = _usage_error(exc)
+        if reason is not None:
+            print(f"grade: error: {reason}", file=sys.stderr)
             return EXIT_USAGE
         raise
+
+
+def _usage_error(exc: BaseException) -> str | None:
+    """What to tell the user when `exc` is bad input or an unusable backend (every
+    exception in it a GraderError: exit status 2); None for anything else (a crash)."""
+    leaves = list(_leaves(exc))
+    if leaves and all(isinstance(leaf, GraderError) for leaf in leaves):
+        return inert(str(leaves[0]))
+    return None
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:

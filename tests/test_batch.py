@@ -26,6 +26,7 @@ import trio
 from grader import GradeReport, Status, load_assignment
 from grader.batch import BatchOptions, UnsafeArchive, discover, run_batch, unpack
 from grader.cli import main
+from grader.errors import InputError
 
 from .conftest import REPO, compose_reference, wait_for
 
@@ -81,6 +82,24 @@ def _end_record_claiming(entries: int) -> bytes:
                        0, 0)
 
 
+def _directory_claiming_one(entries: int) -> bytes:
+    """A zip whose central directory holds `entries` one-letter entries behind an end
+    record that claims one (zipfile would read every one before any cap applied)."""
+    entry = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+                        0, 0, 0, 0) + b"a"
+    return entry * entries + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1,
+                                         len(entry) * entries, 0, 0)
+
+
+def _zip64_record_claiming(entries: int) -> bytes:
+    """A zip whose zip64 end record claims `entries` entries (its plain one says 0xFFFF)."""
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
+                         46 * entries, 0)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 1)
+    return record + locator + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF,
+                                          0xFFFFFFFF, 0xFFFFFFFF, 0)
+
+
 def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
@@ -92,15 +111,68 @@ def test_discover_one_student_per_folder_or_archive(tmp_path):
     (tmp_path / "alice").mkdir()
     _zip(tmp_path / "bob.zip", {"server.py": b""})
     _tar(tmp_path / "carol.tar.gz", [(_member("server.py"), b"")])
-    _zip(tmp_path / "dave.zip", {"x": b""})
-    (tmp_path / "dave").mkdir()
     (tmp_path / "notes.txt").write_text("not a submission")
     (tmp_path / ".hidden").mkdir()
+    _zip(tmp_path / ".dave.zip", {"x": b""})
     found = discover(tmp_path)
     assert [(s.student, s.source.name) for s in found.students] == [
         ("alice", "alice"), ("bob", "bob.zip"), ("carol", "carol.tar.gz")]
     assert found.ignored == ("notes.txt",)
-    assert set(found.duplicates) == {"dave"}
+
+
+def test_a_student_with_a_folder_and_an_archive_stops_the_batch_naming_both(tmp_path,
+                                                                           capsys):
+    # Issue 23: alice got a grader error instead of a grade; now the instructor chooses.
+    submissions = tmp_path / "submissions"
+    compose_reference(submissions / "alice", "python")
+    _zip(submissions / "alice.zip", {"server.py": b""})
+    _zip(submissions / "bob.zip", {"server.py": b""})
+    _tar(submissions / "bob.tar.gz", [(_member("server.py"), b"")])
+    (submissions / "carol").mkdir()
+    out = tmp_path / "results"
+    status = main(["batch", str(submissions), "--out", str(out), "--backend", "local",
+                   "--no-similarity"])
+    said = capsys.readouterr().err
+    assert status == 2, said
+    assert "alice/ and alice.zip" in said and "bob.tar.gz and bob.zip" in said
+    assert "carol" not in said and "Keep one each" in said
+    assert not (out / "students").exists()  # refused before anyone was graded
+    # Renamed to start with '.', as the message says, the archive is passed over.
+    (submissions / "alice.zip").rename(submissions / ".alice.zip")
+    (submissions / "bob.tar.gz").unlink()
+    assert [s.student for s in discover(submissions).students] == ["alice", "bob", "carol"]
+
+
+def test_only_names_a_student_by_whole_id_first_then_by_commas(tmp_path):
+    for student in ("Liddell, Alice", "Liddell", "bob", "carol"):
+        (tmp_path / student).mkdir()
+    found = discover(tmp_path)
+    assert found.chosen(("Liddell, Alice",), tmp_path) == ("Liddell, Alice",)
+    assert found.chosen(("bob, carol", "bob"), tmp_path) == ("bob", "carol")
+    assert found.chosen(("bob", "Liddell, Alice", "Liddell"), tmp_path) == (
+        "bob", "Liddell, Alice", "Liddell")
+    with pytest.raises(InputError, match=r"no submission for 'Alice', 'dave' \(students: "
+                                         r"Liddell, Liddell, Alice, bob, carol\)"):
+        found.chosen(("Liddell,Alice", "dave"), tmp_path)
+
+
+def test_only_grades_a_student_whose_id_has_a_comma(tmp_path):
+    submissions = tmp_path / "submissions"
+    for student in ("Liddell, Alice", "bob", "carol"):
+        (submissions / student).mkdir(parents=True)  # no server: an error record each
+    out = tmp_path / "results"
+
+    def batch(*only: str) -> str:
+        with _captured() as printed:
+            assert main(["batch", str(submissions), "--out", str(out), "--backend", "local",
+                         "--no-similarity", *only]) == 0
+        return printed.getvalue()
+
+    assert "grading 3 students" in batch()
+    stamps = {s: (out / "students" / s).stat().st_mtime_ns for s in ("bob", "carol")}
+    assert "grading 1 student" in batch("--only", "Liddell, Alice")
+    assert {s: (out / "students" / s).stat().st_mtime_ns for s in stamps} == stamps
+    assert "grading 2 students" in batch("--only", "bob,carol")
 
 
 def test_unpack_uses_the_single_top_folder_and_keeps_the_executable_bit(tmp_path):
@@ -138,9 +210,17 @@ def test_unpack_uses_the_single_top_folder_and_keeps_the_executable_bit(tmp_path
     (lambda d: _tar(d / "s.tar.gz", [(_member("n" * 4_000_000), b"")]), "header of"),
     (lambda d: (d / "s.zip").write_bytes(_end_record_claiming(60000)) and d / "s.zip",
      "more than 20 entries"),
+    # Issue 23: the directory itself is measured, whatever the end record claims.
+    (lambda d: (d / "s.zip").write_bytes(_directory_claiming_one(30)) and d / "s.zip",
+     "holds more than 20 entries"),
+    (lambda d: (d / "s.zip").write_bytes(_directory_claiming_one(5000)) and d / "s.zip",
+     "more than 20 entries could need"),
+    (lambda d: (d / "s.zip").write_bytes(_zip64_record_claiming(60000)) and d / "s.zip",
+     "claims 60000 entries"),
 ], ids=["zip-dotdot", "zip-absolute", "zip-symlink", "tar-dotdot", "tar-symlink",
         "tar-hardlink", "tar-device", "too-large", "zip-too-many", "tar-too-many",
-        "not-an-archive", "skipped-entries-count", "tar-huge-name", "zip-huge-directory"])
+        "not-an-archive", "skipped-entries-count", "tar-huge-name", "zip-huge-directory",
+        "zip-directory-beyond-its-claim", "zip-directory-too-large", "zip64-huge-directory"])
 def test_unpack_refuses_unsafe_archives(tmp_path, make, says):
     archive = make(tmp_path)
     target = tmp_path / "out"
@@ -150,6 +230,15 @@ def test_unpack_refuses_unsafe_archives(tmp_path, make, says):
     assert len(str(caught.value)) < 400  # a name of megabytes is not quoted whole
     assert not target.exists()  # nothing half-unpacked is left
     assert not (tmp_path / "evil.py").exists() and not Path("/etc/evil").exists()
+
+
+def test_a_zip_directory_of_a_million_entries_is_refused_before_it_is_read(tmp_path):
+    archive = tmp_path / "s.zip"
+    archive.write_bytes(_directory_claiming_one(1_000_001))
+    started = time.process_time()
+    with pytest.raises(UnsafeArchive, match="file-count cap"):
+        unpack(archive, tmp_path / "out")
+    assert time.process_time() - started < 0.5  # zipfile took 5 s to parse it whole
 
 
 def test_unpack_counts_the_bytes_it_writes_not_the_headers(tmp_path):

@@ -10,7 +10,6 @@ import signal
 
 import trio
 
-from grader.batch.children import grader_environment
 from grader.batch.forked_workers import running_forkserver
 
 from .conftest import REFERENCE
@@ -33,7 +32,7 @@ async def _output(worker) -> tuple[bytes, bytes, int]:
 
 def test_a_forked_worker_grades_and_reports_its_own_status():
     async def body():
-        async with running_forkserver(grader_environment()) as forkserver:
+        async with running_forkserver() as forkserver:
             good = await forkserver.start([
                 "--assignment", "echo", "--backend", "local",
                 str(REFERENCE / "python" / "correct")])
@@ -50,7 +49,7 @@ def test_a_forked_worker_grades_and_reports_its_own_status():
 
 def test_without_its_forkserver_a_batch_starts_workers_as_before():
     async def body():
-        async with running_forkserver(grader_environment()) as forkserver:
+        async with running_forkserver() as forkserver:
             first = await forkserver.start(["--help"])
             await _output(first)
             os.kill(forkserver.pid, signal.SIGKILL)

@@ -211,6 +211,19 @@ def test_a_cell_that_would_start_a_formula_is_neutralised(text):
     assert csv_text("Liddell, Alice") == "Liddell, Alice"
 
 
+@pytest.mark.parametrize("text", [" =1+1", "  +1", "\u3000-2", "\xa0@SUM(A1)",
+                                  "\ufeff=1+1", "\u200b =1+1", "\uff1d1+1", " \uff0b1",
+                                  "\uff0d2", "\uff20SUM(A1)", "\ufe661+1", "\n=1+1"])
+def test_a_formula_behind_blanks_or_in_fullwidth_signs_is_neutralised(text):
+    # Some spreadsheets drop leading blanks, or read a fullwidth sign as its ASCII form.
+    assert csv_text(text) == "'" + text
+
+
+@pytest.mark.parametrize("text", ["Alice", " Alice", "\uff21lice", "a=b", "1-2", "\u00e9", ""])
+def test_a_cell_that_starts_no_formula_is_left_as_it_is(text):
+    assert csv_text(text) == text
+
+
 def test_a_control_character_is_shown_escaped_and_starts_no_formula():
     # Inert text: a carriage return is written as \x0d, which starts no formula.
     assert csv_text("\rx") == "\\x0dx"
@@ -229,9 +242,11 @@ def test_grades_csv_uses_the_same_neutralising(results):
 
     text = gradebook(load_assignment("echo"), [
         StudentResult("=cmd|' /C calc'!A0", _report("x")),
-        StudentResult("@bob", error="-folder is empty")])
+        StudentResult("@bob", error="-folder is empty"),
+        StudentResult(" \uff1dcmd|' /C calc'!A0", error="x")])
     cells = [cell for row in _rows(text) for cell in row]
     assert "'=cmd|' /C calc'!A0" in cells and "'@bob" in cells and "'-folder is empty" in cells
+    assert "' \uff1dcmd|' /C calc'!A0" in cells
 
 
 # --- the command ---------------------------------------------------------------------------

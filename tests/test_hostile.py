@@ -130,6 +130,10 @@ CASES = [
     Case("random-port-client", ("client-ephemeral-ports",),
          {"client-ephemeral-ports": "fail"},
          {"client-ephemeral-ports": ("outside the ephemeral range",)}, local_expected={}),
+    Case("in-range-port-client", ("client-ephemeral-ports",),
+         {"client-ephemeral-ports": "fail"},
+         {"client-ephemeral-ports": ("differ in parity",)}, local_expected={}),
+    Case("nested-namespaces", STARTS, {}, local=False),
     Case("thread-bomb-client", ("client-echo",), {"client-echo": "fail"},
          {"client-echo": ("never connected",)}, local=False),
     Case("daemon-clears-env", STARTS, {}),
@@ -266,7 +270,8 @@ def _stderr_line(result, prefix: str) -> dict:
 ON_EVERY_ENGINE = frozenset({
     "ignores-sigterm", "forks-leaves-children", "daemonizes", "fork-bomb", "memory-hog",
     "cpu-spin", "output-flood", "disk-filler", "snoop", "links-and-names", "relay-client",
-    "thread-bomb-client", "daemon-clears-env", "flood-and-hang"})
+    "thread-bomb-client", "daemon-clears-env", "flood-and-hang", "in-range-port-client",
+    "nested-namespaces"})
 
 
 def _case_params():
@@ -326,10 +331,21 @@ def _alive(pid: int) -> bool:
 
 def _assert_case_specifics(name: str, kind: str, report) -> None:
     start = next((c for c in report.checks if c.id == "server-starts"), None)
-    if name == "random-port-client" and kind == "local":
+    if name in ("random-port-client", "in-range-port-client") and kind == "local":
         # It passes here, and the report says why that proves less than in a pod.
         details = " ".join(report.check("client-ephemeral-ports").details)
         assert "machine's own ephemeral range" in details
+    elif name == "in-range-port-client":
+        ports = report.check("client-ephemeral-ports")
+        low, high = ports.evidence["ephemeral_range"]
+        assert ports.evidence["outside_range"] == [] and ports.evidence["other_parity_ports"]
+        assert all(low <= port <= high for port in ports.evidence["ports"])
+        assert any("Linux (4.6 and later)" in line for line in ports.details)
+    elif name == "nested-namespaces":
+        tried = _stderr_line(start, "NESTED")
+        assert tried["unshare(CLONE_NEWUSER)"] == tried["clone(CLONE_NEWUSER)"] == "EPERM"
+        assert "Operation not permitted" in tried["unshare -Urnm"], tried
+        assert tried["mount"] == "EPERM"
     elif name == "flood-and-hang":
         echo = report.check("client-echo")
         limit = SMALL_PARAMS["client-echo"]["timeout"]

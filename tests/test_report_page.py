@@ -224,3 +224,61 @@ def test_the_http_assignment_renders_its_own_ideas(tmp_path):
 def test_gradescope_output_is_text_not_html(pages):
     results = json.loads(gradescope.render(pages[FAULTY][1]))
     assert results["output_format"] == "text"
+
+
+# The Content-Security-Policy of every page the grader writes -------------------------------
+
+SMUGGLED_RED = (0xFF, 0x00, 0x00)
+# What would reach a page if escaping ever failed once: a style and a style attribute.
+SMUGGLED = ('<style>body { background: #ff0000 !important; }</style>'
+            '<div style="background: #ff0000; height: 200px"></div>')
+
+
+def _class_page() -> str:
+    from grader.batch import StudentResult
+    from grader.batch.outputs import class_report, summarize
+
+    assignment = load_assignment("echo")
+    results = [StudentResult("alice", _report(_check("server-starts", Status.PASS, {}))),
+               StudentResult("bob", error="more than one submission")]
+    return class_report(assignment, summarize(assignment, results), results)
+
+
+PAGES = {"report": lambda: html.render(_report(_check(
+             "server-restart", Status.FAIL, {}, details=("It printed: x",), hint="Do y."))),
+         "error page": lambda: html.error_page("echo: not graded", "no server"),
+         "class report": _class_page}
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_allows_its_own_style_and_nothing_else(name):
+    import base64
+    import hashlib
+
+    page = PAGES[name]()
+    head = page[:page.index("</head>")]
+    policy = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', head)
+    assert policy and head.index(policy[0]) < head.index("<style>")  # before what it governs
+    directives = dict(d.strip().split(" ", 1) for d in policy[1].split(";"))
+    assert directives["default-src"] == "'none'"
+    [style] = re.findall(r"<style>(.*?)</style>", page, re.S)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert directives["style-src"] == f"'sha256-{digest}'"
+    assert "script-src" not in directives and "<script" not in page
+    assert " style=" not in page  # an attribute the policy would block
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+@pytest.mark.parametrize(("name", "own_colour"), [("report", BAD_PALE),
+                                                  ("class report", (0xD6, 0xDA, 0xE0))])
+def test_chromium_applies_the_pages_style_and_blocks_a_smuggled_one(name, own_colour,
+                                                                    tmp_path):
+    page = PAGES[name]()
+    page_file, shot = tmp_path / "page.html", tmp_path / "page.png"
+    page_file.write_text(page.replace("<body>\n", "<body>\n" + SMUGGLED, 1))
+    _chromium(page_file, f"--screenshot={shot}", "--window-size=900,900")
+    _, _, pixels = _read_png(shot.read_bytes())
+    count = {colour: sum(1 for p in pixels if p[:3] == colour)
+             for colour in (own_colour, SMUGGLED_RED)}
+    assert count[own_colour] > 100, count  # "not shown" chips, the cards' borders: styled
+    assert count[SMUGGLED_RED] == 0, count

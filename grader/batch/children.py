@@ -1,6 +1,6 @@
-"""The environment of the Python processes a batch starts of its own (a student's
-grading worker, the similarity job, a Dask grading worker): this grader importable by
-them wherever the batch was started from, installed or not."""
+"""The environment of a Dask grading worker a batch starts: this grader importable by it
+wherever the batch was started from, installed or not. (The batch's other Python
+processes run isolated and are told where to import from: see grader.isolated_python.)"""
 
 from __future__ import annotations
 

@@ -15,13 +15,15 @@ from ..assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from ..errors import GraderError
 from ..inert import inert
 from ..pod import BACKENDS, choose_backend
+from .cluster_security import check_address, is_tls
 from .discover import MAX_BYTES, MAX_FILES
 from .progress import PlainProgress, RichProgress
 from .run import SIMILARITY_TIMEOUT, BatchOptions, default_jobs, run_batch
 
 DESCRIPTION = """\
 Grade a whole class. Each subfolder, .zip or .tar.gz archive of SUBMISSIONS_DIR is one
-student (the name without extension is the student's id). Writes per student
+student (the name without extension is the student's id; a student with both a folder
+and an archive stops the batch before any grading, naming both). Writes per student
 students/<id>/report.json and feedback, and for the class grades.csv, summary.json and
 report.html into RESULTS_DIR. Running it again skips students already complete
 (--force grades everyone again, --only some of them), so an interrupted batch is finished
@@ -29,7 +31,8 @@ by running it again. A student graded again keeps the earlier result in
 students/<id>/history/; regrade.csv and report.html say whose grade changed. At the end
 the submissions are compared for similar code (similarity.csv; needs copydetect).
 With --cluster, the gradings run on the workers of a Dask cluster (`grade worker` on each
-machine); the results are written here all the same."""
+machine) over TLS with the certificates of `grade cluster-certs` (--certs; tcp:// only
+with --insecure); the results are written here all the same."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,8 +48,14 @@ def _parser() -> argparse.ArgumentParser:
                         "--cluster: every pod of the workers)")
     parser.add_argument("--cluster", metavar="ADDRESS",
                         help="grade on the workers of the Dask scheduler at ADDRESS, e.g. "
-                        "tcp://10.0.0.5:8786 (needs socket-grader[cluster]; TLS settings "
-                        "come from Dask's configuration)")
+                        "tls://10.0.0.5:8786 (needs socket-grader[cluster] and --certs)")
+    parser.add_argument("--certs", type=Path, metavar="DIR",
+                        help="with --cluster: the folder `grade cluster-certs` made (the "
+                        "CA, the coordinator's certificate, the results key)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="with --cluster: accept a tcp:// scheduler: no encryption, and "
+                        "anyone who reaches it runs code on the workers and can send back "
+                        "grades (a network only you reach)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="docker or podman (sandboxed pods), local (plain processes, NOT "
                         "sandboxed), or auto: docker, else podman; auto refuses to fall back "
@@ -65,8 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--retry-errors", action="store_true",
                         help="grade again the students whose result is an error")
     parser.add_argument("--only", action="append", metavar="STUDENT,...",
-                        help="grade again these students (ids separated by commas; the "
-                        "option may be repeated) and no one else: a grade inquiry")
+                        help="grade again these students and no one else: a grade inquiry. "
+                        "Ids separated by commas, or repeat the option; a value that is a "
+                        "student's whole id names that student, so --only 'Liddell, Alice' "
+                        "names one student if that is an id")
     parser.add_argument("--similarity-timeout", type=float, default=SIMILARITY_TIMEOUT,
                         metavar="SECONDS", help="stop comparing the submissions for similar "
                         "code after this long (default: %(default)g)")
@@ -86,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 def _cluster_backend(args: argparse.Namespace) -> str:
     """The backend the workers use: each checks it on its own machine (`auto`: Docker,
     else Podman, never the local backend), with its own engine address."""
+    check_address(args.cluster, args.insecure)
+    if args.certs is None:
+        raise GraderError("--cluster needs --certs DIR, the folder `grade cluster-certs "
+                          "DIR` made (README, Grading on several machines)")
     if args.engine_url:
         raise GraderError("--engine-url names this machine's engine; with --cluster each "
                           "worker uses its own (set DOCKER_HOST or CONTAINER_HOST where it "
@@ -94,10 +109,12 @@ def _cluster_backend(args: argparse.Namespace) -> str:
 
 
 def _only(values: list[str] | None) -> tuple[str, ...]:
-    names = [name.strip() for value in values or () for name in value.split(",")]
-    if values is not None and not any(names):
+    """--only's values as given: which students they name is known once the submissions
+    are found (Discovery.chosen), since a value may be an id with a comma in it."""
+    if values is not None and not any(name.strip() for value in values
+                                      for name in value.split(",")):
         raise GraderError("--only: name at least one student")
-    return tuple(dict.fromkeys(name for name in names if name))
+    return tuple(values or ())
 
 
 def run_batch_command(argv: Sequence[str]) -> int:
@@ -136,6 +153,9 @@ def run_batch_command(argv: Sequence[str]) -> int:
         progress: PlainProgress | RichProgress = RichProgress(Console())
     else:
         progress = PlainProgress(sys.stdout)
+    if args.cluster and not is_tls(args.cluster):
+        print(f"notice: --insecure: {args.cluster} is neither encrypted nor authenticated: "
+              "whoever reaches it runs code on the workers", file=sys.stderr)
     if backend_name == "local":
         where = "the workers' machines" if args.cluster else "this machine"
         print(f"notice: local backend: student programs run as plain processes on {where}, "
@@ -143,7 +163,8 @@ def run_batch_command(argv: Sequence[str]) -> int:
     if args.cluster:
         from .cluster import open_cluster
 
-        with open_cluster(args.cluster, limit=args.jobs) as site:
+        with open_cluster(args.cluster, args.certs, insecure=args.insecure,
+                          limit=args.jobs) as site:
             batch = trio.run(run_batch, args.submissions, args.out, assignment, options,
                              progress, site)
     else:

@@ -22,12 +22,14 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..errors import InputError
+from .zip_directory import DirectoryTooLarge, check_directory
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".zip")
 MAX_BYTES = 50 * 1024 * 1024
 MAX_FILES = 2000
 MAX_HEADER = 4096  # bytes of a tar entry's long name or extended header
 NAME_SHOWN = 120  # characters of an entry's name a message quotes
+NAMES_LISTED = 8  # students or submissions named in an error before "..."
 IGNORED_NAMES = {"__MACOSX", ".DS_Store"}
 _CHUNK = 1024 * 1024
 
@@ -48,7 +50,24 @@ class StudentEntry:
 class Discovery:
     students: tuple[StudentEntry, ...]
     ignored: tuple[str, ...]  # names that are neither a folder nor a known archive
-    duplicates: dict[str, tuple[Path, ...]]  # one student, several submissions
+
+    def chosen(self, named: tuple[str, ...], folder: Path) -> tuple[str, ...]:
+        """The students `named` stands for, each item one value of `--only`: a value that
+        is a student's id names that student, commas and all; any other value is ids
+        separated by commas. Raises InputError naming every id with no submission."""
+        known = [entry.student for entry in self.students]
+        chosen, unknown = [], []
+        for value in named:
+            names = [value] if value in known else [
+                name.strip() for name in value.split(",") if name.strip()]
+            for name in names:
+                (chosen if name in known else unknown).append(name)
+        if unknown:
+            listed = ", ".join(known[:NAMES_LISTED]) + (
+                ", ..." if len(known) > NAMES_LISTED else "")
+            raise InputError(folder, f"no submission for {', '.join(map(repr, unknown))} "
+                                     f"(students: {listed or 'none'})")
+        return tuple(dict.fromkeys(chosen))
 
 
 def student_id(name: str) -> str | None:
@@ -60,7 +79,10 @@ def student_id(name: str) -> str | None:
 
 
 def discover(folder: Path) -> Discovery:
-    """The students in `folder`, sorted by id. Hidden entries are passed over."""
+    """The students in `folder`, sorted by id. Hidden entries are passed over. A student
+    with more than one submission (`alice/` and `alice.zip`, say: an archive unpacked next
+    to itself) is refused up front, with every such student's names: which one to grade is
+    the instructor's choice, and a guess could grade an older version silently."""
     if not folder.is_dir():
         raise InputError(folder, "no such folder (give the folder holding one subfolder or "
                                  "archive per student)")
@@ -77,10 +99,16 @@ def discover(folder: Path) -> Discovery:
             ignored.append(entry.name)
             continue
         found.setdefault(student, []).append(entry)
-    duplicates = {s: tuple(p) for s, p in found.items() if len(p) > 1}
-    students = tuple(StudentEntry(s, p[0]) for s, p in sorted(found.items())
-                     if s not in duplicates)
-    return Discovery(students, tuple(ignored), duplicates)
+    several = [" and ".join(p.name + ("/" if p.is_dir() else "") for p in paths)
+               for paths in found.values() if len(paths) > 1]
+    if several:
+        listed = "; ".join(several[:NAMES_LISTED]) + ("; ..." if len(several) > NAMES_LISTED
+                                                      else "")
+        raise InputError(folder, f"more than one submission for a student: {listed}. Keep "
+                                 "one each: move the other out of this folder, or rename it "
+                                 "to start with '.' (such names are passed over)")
+    students = tuple(StudentEntry(s, p[0]) for s, p in sorted(found.items()))
+    return Discovery(students, tuple(ignored))
 
 
 class UnsafeArchive(InputError):
@@ -191,21 +219,10 @@ def _copy(source: BinaryIO, destination: Path, budget: _Budget, name: str,
             out.write(chunk)
 
 
-def _zip_entries(archive: Path) -> int:
-    """How many entries a zip's end record says it holds, read before the central
-    directory is parsed (zipfile parses all of it at once, whatever its size)."""
-    with archive.open("rb") as handle:
-        end = zipfile._EndRecData(handle)  # type: ignore[attr-defined]
-    if end is None:
-        raise zipfile.BadZipFile("no end of central directory record")
-    return int(end[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
-
-
 def _unpack_zip(archive: Path, target: Path, budget: _Budget) -> None:
     try:
-        if _zip_entries(archive) > budget.max_files:
-            raise UnsafeArchive(archive, f"more than {budget.max_files} entries (the "
-                                "file-count cap); leave build products and dependencies out")
+        with archive.open("rb") as handle:
+            check_directory(handle, budget.max_files)
         with zipfile.ZipFile(archive) as zipped:
             for info in zipped.infolist():
                 budget.add_file(info.filename)  # skipped ones count too
@@ -227,6 +244,9 @@ def _unpack_zip(archive: Path, target: Path, budget: _Budget) -> None:
                     continue
                 with zipped.open(info) as source:
                     _copy(source, destination, budget, info.filename, bool(mode & 0o111))
+    except DirectoryTooLarge as exc:
+        raise UnsafeArchive(archive, f"more than {budget.max_files} entries (the file-count "
+                            f"cap): {exc}; leave build products and dependencies out") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
         raise UnsafeArchive(archive, f"not a readable zip archive: {exc}") from None
     except OSError as exc:

@@ -8,11 +8,12 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import trio
+
+from ..isolated_python import module_command
 
 MESSAGE_SIZE = 65536  # bytes of a message either way (a worker's argv; a notice)
 START_WAIT = 30.0  # seconds the forkserver may take to fork a worker (its start included)
@@ -128,13 +129,13 @@ class Forkserver:
 
 
 @asynccontextmanager
-async def running_forkserver(environment: dict[str, str]) -> AsyncIterator[Forkserver]:
+async def running_forkserver() -> AsyncIterator[Forkserver]:
     """A forkserver for the block, stopped at its end (its lifeline closed)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "grader.batch.forkserver", str(theirs.fileno())],
-            stdin=subprocess.PIPE, pass_fds=(theirs.fileno(),), env=environment)
+            module_command("grader.batch.forkserver", str(theirs.fileno())),
+            stdin=subprocess.PIPE, pass_fds=(theirs.fileno(),))
     finally:
         theirs.close()
     server = Forkserver(trio.socket.from_stdlib_socket(ours), process.pid)

@@ -6,8 +6,9 @@
 - summary.json: counts, per quiz concept the share of students who showed it, the most
   common failing checks, the distribution of scores;
 - report.html: the same as a page that needs nothing but itself (inline SVG charts, no
-  scripts, no network), every text escaped, with the sections other steps of the batch
-  add (what a regrade changed, similar submissions) before the list of students.
+  scripts, no network; a Content-Security-Policy lets nothing else load or run), every
+  text escaped, with the sections other steps of the batch add (what a regrade changed,
+  similar submissions) before the list of students.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from urllib.parse import quote
 
 from ..inert import inert
 from ..loading.assignment import Assignment
-from ..report.common import csv_text
+from ..report.common import csv_text, security_policy
 from ..results import ConceptStatus, Status
 from .records import FEEDBACK, FEEDBACK_PAGE, StudentResult, write_atomically
 
@@ -186,15 +187,16 @@ def class_report(assignment: Assignment, summary: dict, results: list[StudentRes
                      f"</tr>{failing}</table>" if failing
                      else '<p class="muted">No check failed.</p>')
     rows = "".join(_student_row(result) for result in results)
-    styles = "".join(dict.fromkeys(section.style for section in sections))
+    style = _STYLE + "".join(dict.fromkeys(section.style for section in sections))
     added = "".join(section.html for section in sections)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+{security_policy(style)}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(assignment.title)}: class report</title>
-<style>{_STYLE}{styles}</style>
+<style>{style}</style>
 </head>
 <body>
 <h1>{e(assignment.title)}</h1>

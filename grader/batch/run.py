@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
@@ -28,12 +27,12 @@ from typing import Any, Protocol
 import trio
 
 from ..errors import BackendUnavailable, GraderError, InputError
+from ..isolated_python import module_command
 from ..loading.assignment import Assignment
 from ..pod.reaping import kill_tree
 from ..results import GradeReport
 from . import outputs, records
-from .children import grader_environment
-from .discover import MAX_BYTES, MAX_FILES, Discovery, StudentEntry, discover
+from .discover import MAX_BYTES, MAX_FILES, StudentEntry, discover
 from .forked_workers import ForkedWorker, Forkserver, running_forkserver
 from .payload import plan_overrides
 from .records import StudentResult
@@ -44,7 +43,6 @@ STDOUT_CAP = 64 * 1024 * 1024
 STDERR_CAP = 64 * 1024
 ABORT_WAIT = 40.0  # a cancelled worker's own teardown budget is 30 s
 SIMILARITY_TIMEOUT = 600.0
-NAMES_LISTED = 8  # students named in an error before "..."
 
 
 class BatchProgress(Protocol):
@@ -84,7 +82,7 @@ class BatchOptions:
     student_timeout: float | None = None  # None: from the assignment's limits
     max_bytes: int = MAX_BYTES
     max_files: int = MAX_FILES
-    only: tuple[str, ...] = ()  # grade these students again, and no one else
+    only: tuple[str, ...] = ()  # --only's values (Discovery.chosen): these again, no one else
     similarity_timeout: float | None = SIMILARITY_TIMEOUT  # None: do not compare
 
 
@@ -154,7 +152,7 @@ class LocalSite:
     async def ready(self) -> AsyncIterator[None]:
         """A forkserver (see forked_workers.py): each worker forked from a process that has
         imported the grader already, not started afresh."""
-        async with running_forkserver(grader_environment()) as forkserver:
+        async with running_forkserver() as forkserver:
             self._forkserver = forkserver
             try:
                 yield
@@ -204,7 +202,7 @@ async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment
     write the gradebook, summary and class report from all complete results, with what
     changed for the students graded again. Gradings run where `site` says (default:
     worker processes on this machine). Raises GraderError when `options.only` names a
-    student with no submission."""
+    student with no submission, or when a student has more than one."""
     progress = progress or _Silent()
     site = site or LocalSite(options.jobs)
     started = time.monotonic()
@@ -212,7 +210,7 @@ async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment
     with _exclusive(results_dir):
         records.remove_partials(results_dir)
         found = discover(submissions)
-        _check_only(options.only, found, submissions)
+        options = replace(options, only=found.chosen(options.only, submissions))
         to_grade, skipped = [], []
         before: dict[str, StudentResult] = {}  # what the students graded again had
         for entry in found.students:
@@ -224,15 +222,6 @@ async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment
             else:
                 skipped.append(entry.student)
         batch = BatchRun([], skipped=skipped, ignored=found.ignored)
-        for student, paths in found.duplicates.items():
-            previous = records.load_result(results_dir, student)
-            if (student in options.only if options.only
-                    else options.force or previous is None):
-                if previous is not None:
-                    before[student] = previous
-                names = ", ".join(p.name for p in paths)
-                records.save_result(results_dir, StudentResult(
-                    student, error=f"more than one submission ({names}): keep one"))
         progress.begin([e.student for e in to_grade], skipped)
         try:
             async with site.ready(), trio.open_nursery() as nursery:
@@ -241,7 +230,7 @@ async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment
                                        options, site, progress, batch)
         finally:
             progress.end()
-        students = sorted({e.student for e in found.students} | set(found.duplicates)
+        students = sorted({e.student for e in found.students}
                           | set(records.stored_students(results_dir)))
         batch.results = [records.load_result(results_dir, s) or StudentResult(s, pending=True)
                          for s in students]
@@ -263,19 +252,6 @@ async def run_batch(submissions: Path, results_dir: Path, assignment: Assignment
             (results_dir / "work").rmdir()  # only when empty
     batch.seconds = time.monotonic() - started
     return batch
-
-
-def _check_only(only: tuple[str, ...], found: Discovery, submissions: Path) -> None:
-    """Every student `only` names must have a submission: a misspelt name is an error,
-    not a regrade of nobody."""
-    known = {e.student for e in found.students} | set(found.duplicates)
-    unknown = [name for name in only if name not in known]
-    if unknown:
-        listed = ", ".join(sorted(known)[:NAMES_LISTED]) + (
-            ", ..." if len(known) > NAMES_LISTED else "")
-        raise GraderError(f"no submission in {submissions} for "
-                          f"{', '.join(repr(name) for name in unknown)} (students: "
-                          f"{listed or 'none'})")
 
 
 def _to_grade(student: str, previous: StudentResult | None, options: BatchOptions) -> bool:
@@ -352,8 +328,8 @@ async def grade_in_worker(student: str, submission: Path, work: Path, assignment
     process = forkserver and await forkserver.start(arguments)
     if process is None:  # no forkserver here (a cluster's worker), or it is gone
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "grader.batch.worker", *arguments], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=grader_environment())
+            module_command("grader.batch.worker", *arguments), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stdout, stderr = bytearray(), bytearray()
     finished = False
     try:

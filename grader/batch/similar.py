@@ -14,15 +14,14 @@ import html
 import importlib.util
 import json
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 
 from ..inert import inert
+from ..isolated_python import module_command
 from ..loading.assignment import Assignment
-from .children import grader_environment
 from .discover import Discovery
 from .outputs import PageSection
 from .records import write_atomically
@@ -80,8 +79,8 @@ async def compare_class(found: Discovery, results_dir: Path, assignment: Assignm
         with trio.move_on_after(timeout) as deadline:
             # Cancelled at the deadline: trio ends the process (SIGTERM, then SIGKILL).
             done = await trio.run_process(
-                [sys.executable, "-m", "grader.term.similarity_job", str(state / JOB)],
-                capture_stdout=True, capture_stderr=True, check=False, env=grader_environment())
+                module_command("grader.term.similarity_job", str(state / JOB)),
+                capture_stdout=True, capture_stderr=True, check=False)
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(lambda: shutil.rmtree(scratch, ignore_errors=True))

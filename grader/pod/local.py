@@ -8,7 +8,10 @@ a group), rlimits (CPU seconds, file size, open files, no core dumps), capped ou
 a copy of the submission that leaves out links leading outside it, and at teardown a
 sweep for every process marked with this run's id (see processes.py), which finds a
 program that daemonized out of its group. It cannot cap memory, process count or disk
-use, nor hide the host's files or network: only the Docker backend does that.
+use, nor hide the host's files or network: only the Docker backend does that. With a
+user of the student's own (--run-as), every process of that user is killed once the
+builds are done and again at the end, and the copy is taken back from it by directory
+descriptors (sealing.py). The probe runs isolated (`python -I`) outside the copy.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .probe_bundle import local_probe_command
 from .probe_session import ProbeSession
 from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, sweep_run
 from .reaping import become_subreaper, kill_adopted, kill_user
+from .sealing import hand_over, seal
 
 if TYPE_CHECKING:
     from ..loading.assignment import Assignment
@@ -97,6 +101,7 @@ class LocalPod(Pod):
         self._processes: list[HostProcess] = []
         self._port: int | None = None
         self._sealed = False
+        self._sealing = trio.Lock()
         self.run_id = f"sg-{uuid.uuid4().hex[:12]}"
         self.notes = notes
         # Inherited by all they start: the teardown sweep finds them by it.
@@ -116,8 +121,9 @@ class LocalPod(Pod):
         # environment) is then adopted by this process, and found at teardown.
         become_subreaper()
         if self._user is not None:  # builds write as the student's user
-            _chown_tree(self.workdir, *self._user)
-        probe = await spawn(self._nursery, local_probe_command(), self.workdir,
+            await trio.to_thread.run_sync(hand_over, self.workdir, *self._user)
+        # In our scratch folder, which no student's program can write (the copy can be).
+        probe = await spawn(self._nursery, local_probe_command(), self.workdir.parent,
                             self._output_cap, env=self._env, drain_stdout=False)
         self._processes.append(probe)
         self.probe = ProbeSession(probe.process.stdin, probe.process.stdout,
@@ -131,12 +137,12 @@ class LocalPod(Pod):
                            completed.stdout.decode(errors="replace"))
 
     async def start(self, role: str, command: str) -> Program:
-        self._seal()
+        await self._seal()
         return LocalProgram(await self._spawn(role, command))
 
     async def run(self, role: str, command: str, stdin: bytes, timeout: float,
                   pace: float = 0.0, idle_with: Program | None = None) -> Completed:
-        self._seal()
+        await self._seal()
         return await self._run_to_end(role, command, stdin, timeout, pace=pace,
                                       idle_with=idle_with)
 
@@ -151,21 +157,19 @@ class LocalPod(Pod):
                 os.chown(folder, *self._user)
         return str(folder)
 
-    def _seal(self) -> None:
+    async def _seal(self) -> None:
         """Once the builds are done, the programs run with the submission read-only, as
         in a Docker pod (a program writing into its folder fails the same way on both).
-        Here it is only a convention: the programs run as our user and could undo it."""
-        if self._sealed:
-            return
-        self._sealed = True
-        if self._user is not None:  # owned by us again: the student's user cannot undo it
-            _chown_tree(self.workdir, os.geteuid(), os.getegid())
-        for path in [self.workdir, *self.workdir.rglob("*")]:
-            if not path.is_symlink():
-                with contextlib.suppress(OSError):
-                    mode = path.stat().st_mode
-                    readable = 0o555 if path.is_dir() or mode & 0o100 else 0o444
-                    path.chmod(readable if self._user is not None else mode & ~0o222)
+        Without a user of their own it is only a convention: the programs run as our
+        user and could undo it. With one, whatever the builds left running as that user
+        (a daemon) is killed first, so nothing changes the copy while it is sealed."""
+        async with self._sealing:  # clients started at once: each waits for the seal
+            if self._sealed:
+                return
+            if self._user is not None:
+                await trio.to_thread.run_sync(kill_user, self._user[0])
+            await trio.to_thread.run_sync(seal, self.workdir, self._user)
+            self._sealed = True
 
     async def _run_to_end(self, role: str, command: str, stdin: bytes, timeout: float,
                           merge_stderr: bool = False, pace: float = 0.0,
@@ -241,8 +245,9 @@ class LocalBackend(Backend):
     def __init__(self, output_cap: int = 64 * 1024,
                  limits: ResourceLimits | None = None, run_as: str | None = None) -> None:
         """With `run_as` (a user name; the grader must be root), the student's programs
-        run as that user, and at the end of each grading every process of that user is
-        killed: give it a user that runs nothing else (Gradescope's export does)."""
+        run as that user, and once the builds are done and at the end of each grading,
+        every process of that user is killed: give it a user that runs nothing else
+        (Gradescope's export does)."""
         self.output_cap = output_cap
         self.limits = limits or ResourceLimits()
         self.user = _identity(run_as) if run_as else None
@@ -281,12 +286,6 @@ def _identity(name: str) -> tuple[int, int]:
     if entry.pw_uid == 0:
         raise BackendUnavailable(f"--run-as {name}: that is root; give an unprivileged user")
     return entry.pw_uid, entry.pw_gid
-
-
-def _chown_tree(folder: Path, uid: int, gid: int) -> None:
-    for path in [folder, *folder.rglob("*")]:
-        with contextlib.suppress(OSError):
-            os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def _remove_tree(folder: Path) -> None:

@@ -10,6 +10,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+from ..isolated_python import python_command
 from .copying import tar_bytes
 
 BUNDLE_ROOT = "probe"  # unpacked at /opt/probe in the probe's own container
@@ -72,7 +73,7 @@ def probe_bundle() -> bytes:
 
 # Loads grader/probe as the package `sgprobe`: the probe then imports nothing of the rest
 # of the grader (whose import costs a process start about a tenth of a second).
-_LAUNCHER = """import importlib.util, runpy, sys
+_LAUNCHER = """import importlib.util, runpy
 package = sys.argv.pop(1)
 spec = importlib.util.spec_from_file_location(
     "sgprobe", package + "/__init__.py", submodule_search_locations=[package])
@@ -83,5 +84,6 @@ runpy.run_module("sgprobe", run_name="__main__", alter_sys=True)
 
 
 def local_probe_command() -> list[str]:
-    """The probe as a process of this machine, run exactly as in a container."""
-    return [sys.executable, "-c", _LAUNCHER, str(Path(__file__).resolve().parents[1] / "probe")]
+    """The probe as a process of this machine, run exactly as in a container, and
+    isolated: whatever folder it runs in, nothing there is imported."""
+    return python_command(_LAUNCHER, str(Path(__file__).resolve().parents[1] / "probe"))

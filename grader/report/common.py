@@ -1,10 +1,14 @@
 """What several renderers say the same way: which quiz sections a report has, the total
 line's parts, a check's feedback as plain text, the line a check hidden from students
-gets, and a CSV text cell a spreadsheet will not run. Each renderer only lays these out."""
+gets, a CSV text cell a spreadsheet will not run, and the security policy of a page.
+Each renderer only lays these out."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass
 
 from ..inert import inert
@@ -22,7 +26,8 @@ HIDDEN_WORDS = {Visibility.HIDDEN: "hidden from students",
                 Visibility.AFTER_PUBLISHED: "hidden until grades are published"}
 # A spreadsheet opening a CSV runs a cell that starts with one of these as a formula
 # (OWASP, "CSV Injection"): student ids come from folder and archive names, names from
-# a roster, neither is ours to trust.
+# a roster, neither is ours to trust. Some spreadsheets skip leading blanks or read a
+# fullwidth sign as its ASCII form, so a cell is judged after both (see `csv_text`).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -80,7 +85,29 @@ def csv_text(value: str) -> str:
     would start a formula gets a leading apostrophe (OWASP's advice). Numbers the grader
     writes itself (scores) are not text cells and do not go through this."""
     value = inert(value)
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return "'" + value if _starts_formula(value) else value
+
+
+def _starts_formula(value: str) -> bool:
+    """Whether `value` starts a formula as it is, or once a spreadsheet has dropped its
+    leading blanks and invisible marks (a space, a BOM) and read its compatibility forms
+    (`＝` U+FF1D, `﹦`, `＠`) as the plain sign they stand for."""
+    if value.startswith(FORMULA_STARTS):
+        return True
+    plain = unicodedata.normalize("NFKC", value)
+    start = next((c for c in plain if not (c.isspace() or unicodedata.category(c) == "Cf")),
+                 "")
+    return start in FORMULA_STARTS
+
+
+def security_policy(style: str) -> str:
+    """The `<meta>` that gives a page of ours its Content-Security-Policy, to come first in
+    its head: nothing may load or run but the one inline stylesheet `style` (allowed by
+    its hash, so a `<style>` or `<script>` that escaped into the page would not apply).
+    Inline SVG needs no source; links still lead to the student's feedback pages."""
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    return ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+            f"style-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'\">")
 
 
 def points_of(value: float) -> str:

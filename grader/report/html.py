@@ -1,6 +1,7 @@
 """The report as one page (`grade --html FILE`; `feedback.html` per student in a batch).
 
-One self-contained file: inline CSS and SVG, no script, no network. For each idea of the
+One self-contained file: inline CSS and SVG, no script, no network, and a
+Content-Security-Policy that lets nothing else load or run. For each idea of the
 assignment's catalogue, its verdict and the pictures drawn from this grading's own
 evidence (grader/report/pictures/); then the table of checks and, for each check that did
 not pass, its details and next step, as the terminal report gives them. Every text from
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from ..concepts import BY_ID
 from ..results import CheckResult, ConceptStatus, GradeReport, Status, Withheld, student_view
-from .common import GRADER_ERROR_NOTE, number, points, total_parts, withheld_text
+from .common import GRADER_ERROR_NOTE, number, points, security_policy, total_parts, withheld_text
 from .pictures import Picture, pictures
 from .pictures.svg import clean
 from .terminal import header
@@ -105,6 +106,7 @@ def error_page(title: str, reason: str) -> str:
 
 def _page(title: str, body: str) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"{security_policy(_STYLE)}\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{clean(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
             + body + "\n</body>\n</html>\n")
