@@ -93,6 +93,24 @@ def test_new_assignment_writes_a_starter_that_grades_at_once(tmp_path, capsys):
     assert "echo-long-line" in [c.id for c in report.checks]
 
 
+def test_new_assignment_leaves_out_the_bytecode_an_installed_grader_has(tmp_path,
+                                                                      monkeypatch):
+    """pip compiles the starter's .py files where it installs the grader: their
+    __pycache__ is no part of the starter (it was read as UTF-8 text, and crashed)."""
+    import grader.starter as starter
+
+    files = tmp_path / "installed-starter"
+    shutil.copytree(starter.FILES, files)
+    (files / "__pycache__").mkdir()
+    (files / "__pycache__" / "checks.cpython-311.pyc").write_bytes(b"\xa7\r\r\n\x00binary")
+    (files / "reference" / "server.pyc").write_bytes(b"\xa7\x00")
+    monkeypatch.setattr(starter, "FILES", files)
+    written = starter.write_starter(tmp_path / "my-echo")
+    assert sorted(str(p.relative_to(tmp_path / "my-echo")) for p in written) == [
+        "README.md", "assignment.toml", "checks.py", "reference/client.py",
+        "reference/server.py"]
+
+
 def test_new_assignment_refuses_a_folder_with_files_and_a_bad_name(tmp_path, capsys):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")

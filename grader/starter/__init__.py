@@ -34,10 +34,18 @@ def write_starter(target: Path, name: str | None = None, title: str | None = Non
     values = {"name": name, "title": title or name.replace("-", " ").capitalize(),
               "folder": str(target)}
     written = []
-    for source in sorted(p for p in FILES.rglob("*") if p.is_file()):
+    for source in _starter_files():
         destination = target / source.relative_to(FILES)
         destination.parent.mkdir(parents=True, exist_ok=True)
         text = string.Template(source.read_text(encoding="utf-8")).safe_substitute(values)
         destination.write_text(text, encoding="utf-8")
         written.append(destination)
     return written
+
+
+def _starter_files() -> list[Path]:
+    """The starter's source files: an installed grader's folder also holds the bytecode
+    pip compiled next to them (__pycache__/*.pyc), which is no part of the starter."""
+    return sorted(path for path in FILES.rglob("*") if path.is_file()
+                  and "__pycache__" not in path.relative_to(FILES).parts
+                  and path.suffix not in (".pyc", ".pyo"))
