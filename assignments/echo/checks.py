@@ -2,6 +2,7 @@
 server, and against the student's own server. Everything about concurrency, ports and
 restarts is a built-in check, driven through the echo protocol."""
 
+import time
 from dataclasses import dataclass
 
 from grader.api import (
@@ -131,8 +132,29 @@ async def client_echo(ctx: CheckContext) -> Outcome:
             summary += f"; your client {end.headline}"
         return failed(summary, evidence=evidence, details=printed_details(completed, end.lines),
                       hint=_hint(seen, end))
+    # end-to-end runs it again: the port it came from tells whether it picks its own.
     return passed(f"{len(lines)}/{len(lines)} lines echoed, exit status 0 after "
-                  f"{completed.duration:.2f} s", evidence=evidence)
+                  f"{completed.duration:.2f} s", evidence=evidence,
+                  carry={"source_port": recorded.connections[0].peer[1]})
+
+
+async def _wait_for_fixed_port(ctx: CheckContext) -> str:
+    """A client that binds a fixed source port outside the ephemeral range (faulted in
+    client-ephemeral-ports) cannot bind it again without SO_REUSEADDR while our earlier
+    runs of it sit in TIME_WAIT there: wait those out, so this check judges the client
+    and server together every time. What was waited, said for the report ("" if none)."""
+    port = (ctx.carried.get("client-echo") or {}).get("source_port")
+    low, high = await ctx.ephemeral_port_range()
+    if port is None or low <= port <= high:
+        return ""
+    began = time.monotonic()
+    lingering = await ctx.wait_out_time_wait(port)
+    if not lingering:
+        return ""
+    return (f"Your client binds source port {port} itself (see client-ephemeral-ports); "
+            f"{lingering} connections of its earlier runs sat in TIME_WAIT on that port, so "
+            f"we waited {time.monotonic() - began:.0f} s for them to expire before running "
+            "it against your server.")
 
 
 @check("end-to-end", title="Your client and your server agree",
@@ -142,6 +164,7 @@ async def end_to_end(ctx: CheckContext) -> Outcome:
     """Your own client, talking to your own server, echoes every line."""
     assert isinstance(ctx.protocol, EchoProtocol)
     await require_server(ctx)
+    waited = await _wait_for_fixed_port(ctx)
     lines = ctx.protocol.lines("e2e", ctx.params["lines"])
     # Typed a line at a time, so the server must keep talking on one connection.
     completed = await ctx.run("client", _stdin(lines), ctx.params["timeout"],
@@ -152,7 +175,7 @@ async def end_to_end(ctx: CheckContext) -> Outcome:
     seen = transcript(completed, lines)
     if seen.ok:
         return passed(f"your client and your server agree: {len(lines)}/{len(lines)} lines",
-                      evidence=evidence)
+                      evidence=evidence, details=(waited,) if waited else ())
     printed = sum(1 for line in lines if line in printed_lines(completed))
     summary = seen.problem
     if end.hint and not completed.timed_out:
@@ -171,5 +194,6 @@ async def end_to_end(ctx: CheckContext) -> Outcome:
                 "with a client that sends many lines on one connection.")
     if completed.exit_code not in (0, None) and seen.kind != "exit":
         summary += f"; your client {end.headline}"
-    return failed(summary, evidence=evidence, details=printed_details(completed, end.lines),
+    details = printed_details(completed, end.lines)
+    return failed(summary, evidence=evidence, details=(waited, *details) if waited else details,
                   hint=hint)

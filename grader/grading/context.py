@@ -163,12 +163,7 @@ class StudentServer:
 
     async def _wait_out_time_wait(self) -> int:
         """How many TIME_WAIT sockets sat on the server's port, once they are gone."""
-        lingering = 0
-        with trio.move_on_after(TIME_WAIT_LIFETIME):
-            while waiting := (await self.socket_table()).server_side(self.port, "TIME_WAIT"):
-                lingering = max(lingering, len(waiting))
-                await trio.sleep(0.5)
-        return lingering
+        return await wait_out_time_wait(self.pod.probe, self.port)
 
     async def stop(self) -> None:
         if self.program is not None:
@@ -185,6 +180,19 @@ class StudentServer:
 
     def owned_inodes(self) -> set[int] | None:
         return None if self.program is None else self.pod.socket_owner_inodes(self.program)
+
+
+async def wait_out_time_wait(probe: ProbeSession, port: int) -> int:
+    """How many TIME_WAIT sockets had `port` as their local end, once they are gone (or
+    TIME_WAIT_LIFETIME has passed): a program that binds that port without SO_REUSEADDR
+    can bind it again then."""
+    lingering = 0
+    with trio.move_on_after(TIME_WAIT_LIFETIME):
+        while waiting := SocketTable((await probe.call(
+                m.ReadSocketTable(port, time_wait=True))).entries).server_side(port, "TIME_WAIT"):
+            lingering = max(lingering, len(waiting))
+            await trio.sleep(0.5)
+    return lingering
 
 
 _group_numbers = itertools.count(1)
@@ -275,6 +283,12 @@ class CheckContext:
     async def recording(self, recorder: m.RecordStarted, timeout: float) -> m.Recording:
         """What the recording server saw, once its clients are gone (or `timeout`)."""
         return await self.probe.call(m.RecordResult(recorder.recorder, timeout))
+
+    async def wait_out_time_wait(self, port: int) -> int:
+        """Wait (at most TIME_WAIT_LIFETIME) until no TIME_WAIT socket has `port` as its
+        local end, e.g. a client's fixed source port after our earlier runs of it; how
+        many there were."""
+        return await wait_out_time_wait(self.probe, port)
 
     async def ephemeral_port_range(self) -> tuple[int, int]:
         """Where the pod's kernel picks clients' source ports."""
