@@ -70,6 +70,12 @@ class CheckResult:
     grader_traceback: str = ""
     visibility: Visibility = Visibility.VISIBLE
 
+    @property
+    def counted_max_points(self) -> float:
+        """What the check adds to the report's maximum: nothing when the grader could not
+        run it (a grader error is never the student's loss)."""
+        return 0.0 if self.status is Status.ERROR else self.max_points
+
     def to_json(self) -> dict:
         data = asdict(self)
         data["status"] = str(self.status)
@@ -151,11 +157,18 @@ class GradeReport:
 
     @property
     def score(self) -> float:
-        return round(sum(c.points for c in self.checks), 2)
+        return round(sum(c.points for c in self.checks if c.status is not Status.ERROR), 2)
 
     @property
     def max_score(self) -> float:
-        return round(sum(c.max_points for c in self.checks), 2)
+        """The points at stake, less those of the checks the grader could not run: a
+        grader error is never the student's loss (see `left_out`)."""
+        return round(sum(c.counted_max_points for c in self.checks), 2)
+
+    @property
+    def left_out(self) -> tuple[CheckResult, ...]:
+        """The checks left out of the maximum: the grader could not run them."""
+        return tuple(c for c in self.checks if c.status is Status.ERROR)
 
     @property
     def withheld_points(self) -> float:

@@ -7,8 +7,9 @@ import os
 import shutil
 
 import pytest
+import trio
 
-from grader import InputError, load_assignment, load_submission
+from grader import InputError, Status, load_assignment, load_submission
 from grader.assignments import BUNDLED
 from grader.cli import main
 
@@ -158,3 +159,140 @@ def test_instructor_assignment_by_path(own_assignment):
     assignment = load_assignment(str(own_assignment.parent))
     params = {p.check.id: p.params for p in assignment.checks}
     assert params["server-concurrency"]["clients"] == 40
+
+
+# The instructor's contract (issue 25): a mistake in an assignment, or a protocol whose
+# lines happen to look alike, never becomes the student's fail or a lost point.
+
+def _routing(expected_by_copy, printed_by_copy):
+    """client-reply-routing judging copies that each sent their marker and printed
+    `printed_by_copy` (their replies, one per line)."""
+    from types import SimpleNamespace
+
+    from grader.checks.client import client_reply_routing
+    from grader.pod.base import Completed
+    from grader.protocols.base import ClientJob
+
+    jobs = [ClientJob(expected=tuple(expected), marker=f"copy {i} hello".encode())
+            for i, expected in enumerate(expected_by_copy)]
+    runs = [(job, Completed("client", 0, "".join(f"{line}\n" for line in printed).encode(),
+                            b"", 0.1))
+            for job, printed in zip(jobs, printed_by_copy, strict=True)]
+    ctx = SimpleNamespace(carried={"client-ephemeral-ports": {
+        "runs": runs, "received": [job.marker + b"\n" for job in jobs]}})
+    return trio.run(client_reply_routing.run, ctx)
+
+
+def test_routing_matches_whole_lines_not_substrings():
+    """"7" is inside "17": a copy printing its own "17" printed nothing of copy 1's."""
+    expected = [["7"], ["17"], ["170"]]
+    outcome = _routing(expected, expected)
+    assert outcome.status is Status.PASS, outcome.summary
+
+
+def test_routing_ignores_lines_several_copies_expect():
+    """A line every copy expects ("OK") says nothing about where a reply went."""
+    expected = [["OK", "one"], ["OK", "two"], ["OK", "three"]]
+    outcome = _routing(expected, expected)
+    assert outcome.status is Status.PASS, outcome.summary
+
+
+def test_routing_still_catches_a_reply_meant_for_another_copy():
+    expected = [["OK", "7"], ["OK", "17"]]
+    outcome = _routing(expected, [["OK", "7", "17"], ["OK", "17"]])
+    assert outcome.status is Status.FAIL and "meant for another client" in outcome.summary
+    assert outcome.evidence["copies"][0]["from"] == [2]
+
+
+def _empty_marker_echo():
+    from grader.protocols.base import ClientJob
+    from grader.protocols.echo import EchoProtocol
+
+    class NoMarker(EchoProtocol):
+        name = "no-marker"
+
+        def client_job(self, index):
+            return ClientJob(stdin=b"x\n", expected=(f"line {index}",))
+
+    return NoMarker
+
+
+def test_an_empty_client_marker_is_the_instructors_error(write_submission):
+    """With no marker every copy would count as connected: the check cannot judge, and
+    says whose mistake it is instead of passing (or failing) the student."""
+    import dataclasses
+
+    from grader import grade
+    from grader.checks.client import client_ephemeral_ports, client_reply_routing
+    from grader.loading.assignment import PlannedCheck
+    from grader.pod import LocalBackend
+
+    echo = load_assignment("echo")
+    assignment = dataclasses.replace(
+        echo, protocol=_empty_marker_echo(),
+        checks=(PlannedCheck(client_ephemeral_ports, 5.0, dict(client_ephemeral_ports.params)),
+                PlannedCheck(client_reply_routing, 5.0, {})))
+    folder = write_submission({"server.py": SERVER, "client.py": CLIENT})
+    report = trio.run(grade, load_submission(folder, assignment), assignment, LocalBackend())
+    ports, routing = report.checks
+    assert ports.status is Status.ERROR, ports.summary
+    assert "no-marker protocol" in ports.summary and "empty marker" in ports.summary
+    # The check that reads its evidence is not run either, and is no loss either.
+    assert routing.status is Status.ERROR and "client-ephemeral-ports" in routing.summary
+    assert (report.score, report.max_score) == (0, 0)
+
+
+TINY_ASSIGNMENT = """\
+name = "tiny"
+title = "Tiny"
+protocol = "echo"
+
+[roles.server]
+placeholders = ["port"]
+defaults = [{ when = ["server.py"], run = "python3 server.py {port}" }]
+
+[roles.client]
+placeholders = ["host", "port"]
+defaults = [{ when = ["client.py"], run = "python3 client.py {host} {port}" }]
+
+[checks.tiny-good]
+points = 8
+
+[checks.tiny-broken]
+points = 2
+"""
+
+TINY_CHECKS = """\
+from grader.api import check, passed
+
+
+@check("tiny-good", title="Passes", concepts=("Q1",))
+async def tiny_good(ctx):
+    return passed("fine")
+
+
+@check("tiny-broken", title="Broken by its author", concepts=("Q2",))
+async def tiny_broken(ctx):
+    settings = {"minimum": 1}
+    return passed(str(settings["minimun"]))
+"""
+
+
+def test_a_grader_error_is_never_the_students_loss(tmp_path, write_submission, capsys):
+    """The check the instructor's typo broke is left out of the maximum, the exit status
+    says "grader problem" (3), and the terminal shows where in checks.py it broke."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "assignment.toml").write_text(TINY_ASSIGNMENT)
+    (folder / "checks.py").write_text(TINY_CHECKS)
+    submission = write_submission({"server.py": SERVER, "client.py": CLIENT})
+    status = main([str(submission), "--assignment", str(folder), "--backend", "local"])
+    out = capsys.readouterr().out
+    assert status == 3, out
+    assert "score 8/8 · 1 check could not be run by the grader (left out of the maximum)" \
+        in out
+    frame = f'File "{folder / "checks.py"}", line 12:'
+    assert frame in out
+    after = out.split(frame, 1)[1].splitlines()
+    assert after[1].strip() == 'return passed(str(settings["minimun"]))'
+    assert after[2].strip() == "KeyError: 'minimun'"

@@ -57,3 +57,24 @@ def test_terminal_header_says_unsandboxed_only_for_the_local_backend():
     local = GradeReport("echo", "s/", "local", (_check("a", Status.PASS),))
     assert "not sandboxed" not in terminal.render(docker).splitlines()[0]
     assert "not sandboxed" in terminal.render(local).splitlines()[0]
+
+
+def test_a_check_the_grader_could_not_run_is_left_out_of_the_maximum():
+    """A grader error is never the student's loss (issue 25): its points leave the
+    maximum, in the report itself and so in every renderer that reads it."""
+    from grader.report import gradescope, markdown, terminal
+
+    errored = _check("b", Status.ERROR, ("Q2",), max_points=2.0)
+    report = _report(_check("a", Status.PASS, points=8.0, max_points=8.0),
+                     _check("c", Status.FAIL, ("Q3",), max_points=5.0), errored)
+    assert (report.score, report.max_score) == (8.0, 13.0)
+    assert report.left_out == (errored,)
+    assert round(report.percent, 1) == 61.5
+    data = json.loads(json.dumps(report.to_json()))
+    assert (data["score"], data["max_score"]) == (8.0, 13.0)
+    assert GradeReport.from_json(data).max_score == 13.0
+    results = json.loads(gradescope.render(report))
+    assert (results["score"], results["extra_data"]["max_score"]) == (8.0, 13.0)
+    said = "1 check could not be run by the grader (left out of the maximum)"
+    assert f"score 8/13 · 1 check failed · {said}" in terminal.render(report)
+    assert "8/13" in markdown.render(report) and said in markdown.render(report)

@@ -62,6 +62,43 @@ async def slow(ctx):
     await trio.sleep_forever()
 
 
+async def _fail_connection(number: int) -> None:
+    # No checkpoint before raising: each task fails before the nursery can cancel it.
+    raise Failure(f"connection {number} got no reply", hint="Answer every connection.")
+
+
+@check("fails-in-nursery", title="Fails from inside a nursery")
+async def fails_in_nursery(ctx):
+    async with trio.open_nursery() as nursery:
+        for number in (1, 2):
+            nursery.start_soon(_fail_connection, number)
+    return passed("never reached")
+
+
+@check("fails-in-nested-nurseries", title="Fails from inside nested nurseries")
+async def fails_in_nested_nurseries(ctx):
+    async def inner() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_fail_connection, 1)
+            nursery.start_soon(_fail_connection, 1)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(inner)
+        nursery.start_soon(_fail_connection, 2)
+    return passed("never reached")
+
+
+@check("breaks-in-nursery", title="A bug beside a failure in a nursery")
+async def breaks_in_nursery(ctx):
+    async def typo() -> None:
+        raise KeyError("minimun")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_fail_connection, 1)
+        nursery.start_soon(typo)
+    return passed("never reached")
+
+
 def _assignment_with(*checks, check_timeout=30.0):
     echo = load_assignment("echo")
     planned = tuple(PlannedCheck(c, 10.0, {}) for c in checks)
@@ -79,8 +116,10 @@ def test_a_grader_bug_is_an_error_not_a_failure(write_submission):
     bug, after = report.checks
     assert bug.status is Status.ERROR and "RuntimeError: a bug in the grader" in bug.summary
     assert "Traceback" in bug.grader_traceback
-    assert after.status is Status.SKIPPED and "grader-bug" in after.summary
-    assert report.score == 0
+    # Not run because of the grader: no loss either (issue 25), and no traceback of its own.
+    assert after.status is Status.ERROR and "grader-bug" in after.summary
+    assert after.grader_traceback == ""
+    assert (report.score, report.max_score) == (0, 0)
 
 
 def test_a_failure_raised_deep_in_a_helper_is_the_students_not_the_graders(
@@ -132,3 +171,29 @@ def test_a_failed_build_fails_the_checks_of_that_program_only(write_submission):
     assert all(c.status is Status.FAIL and "did not build" in c.summary for c in server_checks)
     assert report.check("client-echo").status is Status.FAIL  # runs: the client prints junk
     assert "did not build" not in report.check("client-echo").summary
+
+
+def test_a_failure_raised_in_a_nursery_is_the_checks_failure(write_submission):
+    """Connections run at once in a nursery: their Failures arrive as an exception group,
+    and are still the student's failure (the first, the others among its details)."""
+    report = _grade(write_submission({"server.py": "", "client.py": CLIENT}),
+                    _assignment_with(fails_in_nursery, fails_in_nested_nurseries))
+    flat, nested = report.checks
+    for result in (flat, nested):
+        assert result.status is Status.FAIL, result.summary
+        assert result.grader_traceback == "" and result.hint == "Answer every connection."
+        # Either may fail first; the same failure twice is said once.
+        (also,) = result.details
+        assert {result.summary, also.removeprefix("also: ")} == {
+            "connection 1 got no reply", "connection 2 got no reply"}
+
+
+def test_a_bug_beside_a_failure_in_a_nursery_is_a_grader_error(write_submission):
+    report = _grade(write_submission({"server.py": "", "client.py": CLIENT}),
+                    _assignment_with(breaks_in_nursery))
+    (result,) = report.checks
+    assert result.status is Status.ERROR
+    assert result.summary == "the grader could not run this check: KeyError: 'minimun'"
+    # The whole group, both of its exceptions, is kept for the instructor.
+    assert "KeyError: 'minimun'" in result.grader_traceback
+    assert "Failure: connection 1 got no reply" in result.grader_traceback

@@ -5,6 +5,7 @@ is given and must print comes from the assignment's protocol (`client_job`)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .base import Outcome, check, failed, inconclusive, passed
@@ -13,6 +14,7 @@ from .evidence import MAX_SHOWN, counted, printed_lines
 
 if TYPE_CHECKING:
     from ..grading.context import CheckContext
+    from ..protocols.base import ClientJob, Protocol
 
 FIXED_PORT_KINDS = ("address-in-use", "address-not-available")
 FIXED_PORT_HINT = ("Do not bind() the client socket to a fixed port; just connect() and let "
@@ -37,6 +39,7 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
     Judged from the server's side, whatever the copies print."""
     count = ctx.params["clients"]
     jobs = [ctx.protocol.client_job(index) for index in range(count)]
+    require_distinct_markers(ctx.protocol, jobs)
     recorder = await ctx.record(count, ctx.params["barrier_timeout"], ctx.params["timeout"])
 
     async def ended(index: int) -> None:
@@ -62,7 +65,7 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
                 # Per copy: the source port the server saw it use (None: never seen), and
                 # how it ended (None: stopped at its deadline).
                 "copy_ports": [next((c.peer[1] for c in recorded.connections
-                                     if job.marker and job.marker in c.received), None)
+                                     if job.marker in c.received), None)
                                for job in jobs],
                 "copy_exit_codes": [None if r.timed_out else r.exit_code for r in runs]}
     carry = {"runs": [(job, run) for job, run in zip(jobs, runs, strict=True)],
@@ -110,6 +113,26 @@ async def client_ephemeral_ports(ctx: CheckContext) -> Outcome:
     return failed(summary, evidence=evidence, details=tuple(details), hint=hint, carry=carry)
 
 
+class ClientJobError(Exception):
+    """An assignment's protocol gives runs of the client that the checks cannot tell
+    apart: the instructor's mistake, so a grader error, never the student's fail."""
+
+
+def require_distinct_markers(protocol: Protocol, jobs: Sequence[ClientJob]) -> None:
+    """Each run's `marker` must be non-empty and found in no other run's (the server's
+    side tells the copies apart by it); raises ClientJobError naming the protocol."""
+    for index, job in enumerate(jobs):
+        where = f"the {protocol.name} protocol's client_job({index})"
+        if not job.marker:
+            raise ClientJobError(f"{where} has an empty marker: give each ClientJob the "
+                                 "bytes the server receives from that run alone")
+        other = next((i for i, o in enumerate(jobs) if i != index and job.marker in o.marker),
+                     None)
+        if other is not None:
+            raise ClientJobError(f"{where} has a marker {job.marker!r} also found in "
+                                 f"client_job({other})'s: each run's marker must be its own")
+
+
 def chosen_by_parity(ports: list[int], low: int) -> list[int]:
     """The ports of the parity opposite to the range's start `low`, if the others have it:
     copies the OS served all get one parity (see PARITY_DETAIL), so a mix was chosen."""
@@ -124,7 +147,7 @@ async def client_reply_routing(ctx: CheckContext) -> Outcome:
     none of another's: replies reach the right program through its ephemeral port."""
     seen = ctx.carried["client-ephemeral-ports"]
     runs = seen["runs"]
-    owner = {text: index for index, (job, _) in enumerate(runs) for text in job.expected}
+    owner = sole_owners([job for job, _ in runs])
     # A copy took part when the server received what only that copy sends.
     connected = [index for index, (job, _) in enumerate(runs)
                  if any(job.marker in received for received in seen["received"])]
@@ -132,15 +155,12 @@ async def client_reply_routing(ctx: CheckContext) -> Outcome:
     copies: list[dict | None] = [None] * len(runs)  # what each connected copy printed
     for index in connected:
         expected, completed = runs[index][0].expected, runs[index][1]
-        printed = printed_lines(completed)
-        foreign = [shown for shown in printed
-                   if any(text in shown and who != index for text, who in owner.items())]
-        missing = [text for text in expected if not any(text in s for s in printed)]
+        printed = [line.strip() for line in printed_lines(completed)]
+        foreign = [line for line in printed if owner.get(line, index) != index]
+        missing = [text for text in expected if text.strip() not in printed]
         copies[index] = {"own": len(expected) - len(missing), "expected": len(expected),
                          "foreign": len(foreign),
-                         "from": sorted({who + 1 for shown in foreign
-                                         for text, who in owner.items()
-                                         if text in shown and who != index})}
+                         "from": sorted({owner[line] + 1 for line in foreign})}
         if foreign:
             crossed.append((index, len(foreign), foreign[0]))
         elif missing:
@@ -170,3 +190,14 @@ async def client_reply_routing(ctx: CheckContext) -> Outcome:
     return passed(f"each of {len(connected)} clients printed only its own replies",
                   evidence=evidence)
 
+
+
+def sole_owners(jobs: Sequence[ClientJob]) -> dict[str, int]:
+    """Each expected line that one run alone expects, and that run's index: a copy that
+    prints such a line (the whole line) of another's got a reply meant for it. A line
+    several runs expect proves nothing about where a reply went, so it is left out."""
+    expecting: dict[str, set[int]] = {}
+    for index, job in enumerate(jobs):
+        for text in job.expected:
+            expecting.setdefault(text.strip(), set()).add(index)
+    return {text: next(iter(runs)) for text, runs in expecting.items() if len(runs) == 1}

@@ -107,6 +107,7 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
     for planned in assignment.checks:
         check = planned.check
         started = time.monotonic()
+        grader_traceback = ""
         broken_build = next((failed_builds[spec.build] for role in check.needs
                              if (spec := submission.program(role)).build in failed_builds),
                             None)
@@ -118,11 +119,7 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
                               f"{_build_end(broken_build, assignment.limits.build_timeout)})",
                               hint="Fix the build first: its output is shown above.")
         elif blocked:
-            parent = results[blocked[0]]
-            why = ("did not pass" if parent.id in check.depends_on
-                   else "gathered no evidence")
-            outcome = Outcome(Status.SKIPPED, f"skipped: needs {parent.id}, which {why} "
-                              f"({parent.status})")
+            outcome = _blocked(check.depends_on, results[blocked[0]])
         else:
             if "server" not in check.needs and server.running:
                 # Roles apart: no program of the student's runs during a check about
@@ -131,12 +128,21 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
             context = CheckContext(pod, server, submission, planned.params, assignment.limits,
                                    protocol, {p: carried.get(p) for p in check.prerequisites})
             outcome, grader_traceback = await _run_one(planned, context, assignment)
-        result = _result(planned, outcome, time.monotonic() - started,
-                         grader_traceback if outcome.status is Status.ERROR else "")
+        result = _result(planned, outcome, time.monotonic() - started, grader_traceback)
         carried[check.id] = outcome.carry
         results[check.id] = result
         progress.check_finished(result)
     return list(results.values()), carried
+
+
+def _blocked(depends_on: tuple[str, ...], parent: CheckResult) -> Outcome:
+    """A check not run because `parent` did not pass or left nothing to read: skipped,
+    unless the grader could not run the parent (then neither is the student's loss)."""
+    if parent.status is Status.ERROR:
+        return Outcome(Status.ERROR, f"not run: needs {parent.id}, which the grader could "
+                       "not run")
+    why = "did not pass" if parent.id in depends_on else "gathered no evidence"
+    return Outcome(Status.SKIPPED, f"skipped: needs {parent.id}, which {why} ({parent.status})")
 
 
 async def _run_one(planned: PlannedCheck, context: CheckContext,
@@ -151,9 +157,49 @@ async def _run_one(planned: PlannedCheck, context: CheckContext,
         return Outcome(Status.ERROR, f"the grader gave up on this check after {limit:.0f} s "
                        "(its own steps should have ended sooner: a grader problem)"), ""
     except Exception as exc:  # a grader bug or a probe failure: never the student's fault
+        failures = _only_failures(exc)
+        if failures:  # raised in a nursery: the check's failure all the same
+            return _combined(failures), ""
+        cause = _first_other(exc)
         return (Outcome(Status.ERROR, f"the grader could not run this check: "
-                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"),
+                        f"{type(cause).__name__}: "
+                        f"{str(cause).splitlines()[0] if str(cause) else ''}"),
                 traceback.format_exc())
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions a (possibly nested) exception group holds, or `exc` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _only_failures(exc: BaseException) -> list[Failure]:
+    """The Failures of an exception group holding nothing else; [] otherwise (a group
+    with anything else in it is a grader problem, whatever Failures it also holds)."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return []
+    leaves = _leaves(exc)
+    return [leaf for leaf in leaves if isinstance(leaf, Failure)] \
+        if all(isinstance(leaf, Failure) for leaf in leaves) else []
+
+
+def _first_other(exc: BaseException) -> BaseException:
+    """What a grader error is named after: for a group, its first exception that is not a
+    Failure (the group's own name says nothing)."""
+    return next((leaf for leaf in _leaves(exc) if not isinstance(leaf, Failure)), exc)
+
+
+def _combined(failures: list[Failure]) -> Outcome:
+    """One outcome for Failures raised at once (one per connection, say): the first, with
+    the other distinct summaries among its details."""
+    first = failures[0].outcome
+    others = list(dict.fromkeys(f.outcome.summary for f in failures[1:]
+                                if f.outcome.summary != first.summary))
+    if not others:
+        return first
+    return dataclasses.replace(first, details=(*first.details,
+                                               *(f"also: {summary}" for summary in others)))
 
 
 def _build_end(build: BuildResult, limit: float) -> str:

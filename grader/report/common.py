@@ -15,11 +15,11 @@ from ..inert import inert
 from ..results import CheckResult, ConceptStatus, GradeReport, Status, Visibility, Withheld
 
 VERDICT_WORDS = {Status.PARTIAL: "partly passed", Status.FAIL: "failed",
-                 Status.ERROR: "could not be run (grader error)",
+                 Status.ERROR: "could not be run by the grader (left out of the maximum)",
                  Status.INCONCLUSIVE: "inconclusive", Status.SKIPPED: "skipped"}
-GRADER_ERROR_NOTE = ("This is a problem in the grader, not in your code: it cost you these "
-                     "points only until it is fixed. Please report it with the JSON report "
-                     "(--json).")
+GRADER_ERROR_NOTE = ("This is a problem in the grader, not in your code: its points are left "
+                     "out of your maximum until it is fixed. Please report it with the JSON "
+                     "report (--json).")
 OTHER = "other"  # the group of checks that evidence no quiz concept
 HIDDEN_WORDS = {Visibility.HIDDEN: "hidden from students",
                 Visibility.AFTER_DUE_DATE: "hidden until the due date",

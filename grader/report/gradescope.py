@@ -88,7 +88,7 @@ def _test(number: int, result: CheckResult) -> dict:
         "name": f"{result.id}: {result.title}",
         "number": str(number),
         "score": result.points,
-        "max_score": result.max_points,
+        "max_score": result.counted_max_points,
         "status": "passed" if result.status is Status.PASS else "failed",
         "output": feedback_text(result),
         "output_format": "text",

@@ -16,7 +16,8 @@ changes before applying them). Who gets one:
 
 - graded: the score (a failed check cost what it costs);
 - on the roster without a result (missing): empty, or 0 with `missing="zero"`;
-- error (the grader could not grade: no report, a failed build) or pending (the batch
+- error (the grader could not grade: no report, a failed build, a check it could not
+  run) or pending (the batch
   has not finished them): empty whatever `missing` says, and listed in `ungraded`, so
   the instructor looks at them rather than the LMS recording a 0 the student may not owe;
 - results not on the roster: not in the file (there is no LMS account to give them to),
@@ -109,7 +110,7 @@ def export_gradebook(results_dir: Path, roster: Roster, format: str, *,
     title = column or (reports[0].assignment if reports else "grade")
     # The concepts the class was graded with, as the reports carry them.
     catalogue = reports[0].catalogue if reports and concepts else ()
-    maxima = sorted({r.max_score for r in reports})
+    maxima = sorted({r.max_score for r in reports if not r.left_out})
     notes = []
     if len(maxima) > 1:
         notes.append(f"the reports disagree on the maximum score ({', '.join(map(number, maxima))}"
@@ -173,6 +174,9 @@ def _cells(result: StudentResult | None, missing: str,
     if result.status == "error" or result.report is None:
         return _Cells("", ("",) * count, "error", result.reason or "could not be graded")
     report = result.report
+    if report.left_out:  # its maximum is lower: in a column of the full one, a loss
+        return _Cells("", ("",) * count, "error", "the grader could not run "
+                      f"{', '.join(c.id for c in report.left_out)}: regrade once fixed")
     shown = {c.id: c.status for c in report.concepts}
     shares = tuple(CONCEPT_VALUES[shown[c.id]] if c.id in shown else "" for c in catalogue)
     return _Cells(number(report.score), shares, "graded")
