@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+from pathlib import Path
+
+STDOUT = "-"  # a report option's value meaning standard output (`./-` names a file)
 
 
 def positive_int(text: str) -> int:
@@ -10,6 +15,32 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if math.isnan(value) or not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be within 0..100, not {text}")
+    return value
+
+
+def unwritable_reason(target: str) -> str | None:
+    """Why a report cannot be written to `target` ("-" is stdout), or None. No folder is
+    made: a typo in one would hide the report where nobody looks."""
+    if target == STDOUT:
+        return None
+    path = Path(target)
+    if path.is_dir():
+        return "it is a folder"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"no folder {folder}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"no permission to write in {folder}"
+    return None
 
 
 def add_engine_url(parser: argparse.ArgumentParser) -> None:

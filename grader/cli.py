@@ -8,11 +8,13 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
+from typing import TextIO
 
 import trio
 
-from .arguments import add_engine_url, positive_int
+from .arguments import STDOUT, add_engine_url, percent, positive_int, unwritable_reason
 from .assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from .batch.cluster_security import run_certs_command
 from .batch.cluster_worker import remove_stale_scratch, run_worker_command
@@ -28,7 +30,7 @@ from .report import FILE_FORMATS, github, gradescope, markdown, terminal
 from .results import GradeReport, student_view
 from .starter import write_starter
 
-EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_GRADER_PROBLEM, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 DESCRIPTION = """\
 Grade a student's TCP server and client. The grader runs them in a private loopback
@@ -37,6 +39,12 @@ ports quiz (Q1..Q5) the code shows: many clients on one port, four-tuples, ephem
 ports, TIME_WAIT and SO_REUSEADDR."""
 
 EPILOG = """\
+A submission folder named like a command (concepts, batch, ...) is graded when given as
+a path: grade ./concepts. Bare `grade concepts` runs the command.
+
+Report options take - for stdout (one of them at most): the terminal report then goes to
+stderr, with the GitHub annotations, so stdout holds the report alone.
+
 other commands:
   grade concepts [Q]       the quiz's ideas and which checks show each
   grade cleanup [--all]    remove containers left by crashed grading runs
@@ -50,7 +58,9 @@ other commands:
   grade export gradebook   a batch's grades for Canvas, Moodle or CSV (see grade export -h)
 
 exit status: 0 when the score reaches --fail-under (default: the full score),
-1 when it does not, 2 for bad input or an unusable backend, 130 when interrupted.
+1 when it does not, 2 for bad input or an unusable backend, 3 when the grader could
+not run a check (a grader problem: that check is left out of the maximum), 130 when
+interrupted.
 Checks the assignment hides from students (visibility) are one line each, and the
 score and the exit status count only the checks shown; --json has everything.
 
@@ -66,12 +76,18 @@ examples:
 """
 
 
+FORMAT_NAMES = {"json": "JSON", "junit": "JUnit XML", "gradescope": "Gradescope (results.json)",
+                "markdown": "Markdown", "html": "HTML"}
+
+
 def _grade_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grade", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("submission", help="folder holding the server and the client "
-                        "(and optionally a grade.toml saying how to build and run them)")
+                        "(and optionally a grade.toml saying how to build and run them); one named "
+                        "like a command is graded as a path: ./concepts")
     parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, metavar="NAME|PATH",
                         help="a bundled assignment (%(choices)s) or the folder of your own "
                         "(default: %(default)s)".replace("%(choices)s",
@@ -92,27 +108,52 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clients", type=positive_int, metavar="N",
                         help="connections held open at once in server-concurrency "
                         "(default: the assignment's)")
-    parser.add_argument("--fail-under", type=float, default=100.0, metavar="PERCENT",
-                        help="exit 0 when the score is at least PERCENT of the maximum "
-                        "(default: %(default)g)")
+    parser.add_argument("--fail-under", type=percent, default=100.0, metavar="PERCENT",
+                        help="exit 0 when the score is at least PERCENT (0..100) of the "
+                        "maximum (default: %(default)g)")
     for name in FILE_FORMATS:
-        parser.add_argument(f"--{name}", metavar="FILE", type=Path,
-                            help=f"also write the {name.upper()} report to FILE")
+        parser.add_argument(f"--{name}", metavar="FILE",
+                            help=f"also write the {FORMAT_NAMES[name]} report to FILE "
+                            "(- for stdout)")
     parser.add_argument("--quiet", action="store_true",
                         help="print only the total line")
     return parser
 
 
+def _version() -> str:
+    try:
+        version = metadata.version("socket-grader")
+    except metadata.PackageNotFoundError:  # Gradescope's export runs grader/ uninstalled
+        version = "(not installed as a package)"
+    return f"grade (socket-grader) {version}"
+
+
 def run_grade(argv: Sequence[str]) -> int:
-    args = _grade_parser().parse_args(argv)
+    parser = _grade_parser()
+    args = parser.parse_args(argv)
+    _check_report_targets(parser, args)
     try:
         return _grade(args)
     except BaseException as exc:
         if args.gradescope is not None:  # Gradescope shows a run without one as "failed"
             reason = _usage_error(exc)
-            _write_atomically(args.gradescope, gradescope.not_graded(reason) if reason
-                              else gradescope.grader_crashed(traceback.format_exc()))
+            _write_report(args.gradescope, gradescope.not_graded(reason) if reason
+                          else gradescope.grader_crashed(traceback.format_exc()))
         raise
+
+
+def _check_report_targets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Before any grading: a typo in a report's path must not cost a whole run."""
+    targets = {f"--{name}": getattr(args, name) for name in FILE_FORMATS
+               if getattr(args, name) is not None}
+    to_stdout = [option for option, target in targets.items() if target == STDOUT]
+    if len(to_stdout) > 1:
+        parser.error(f"{' and '.join(to_stdout)} both ask for stdout (-): give all but "
+                     "one of them a file")
+    for option, target in targets.items():
+        reason = unwritable_reason(target)
+        if reason is not None:
+            parser.error(f"{option} {inert(target)}: cannot write the report there: {reason}")
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -123,7 +164,9 @@ def _grade(args: argparse.Namespace) -> int:
     image = args.image or os.environ.get("SOCKET_GRADER_IMAGE")
     backend, notice = choose_backend(args.backend, assignment, image, args.engine_url,
                                      args.run_as)
-    out = sys.stdout
+    # With a report on stdout, the terminal's goes to stderr so that stdout holds it alone.
+    to_stdout = STDOUT in (getattr(args, name) for name in FILE_FORMATS)
+    out = sys.stderr if to_stdout else sys.stdout
     live = terminal.LiveTerminal(out, terminal.wants_colour(out))
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
@@ -133,21 +176,24 @@ def _grade(args: argparse.Namespace) -> int:
     if args.quiet:
         live.say(terminal.conclusion(report, live.style).rsplit("\n", 1)[-1])
     else:
-        live.say("\n" + terminal.conclusion(report, live.style))
+        live.say("\n" + terminal.conclusion(report, live.style, grader_frames=True))
     _write_files(report, args)
-    _github_actions(report)
+    _github_actions(report, out)
     # What the student sees decides: an exit status from hidden checks would tell of them.
-    return EXIT_OK if student_view(report).percent >= args.fail_under else EXIT_BELOW
+    shown = student_view(report)
+    if shown.left_out:
+        return EXIT_GRADER_PROBLEM
+    return EXIT_OK if shown.percent >= args.fail_under else EXIT_BELOW
 
 
 def _write_files(report: GradeReport, args: argparse.Namespace) -> None:
     for name, render in FILE_FORMATS.items():
         target = getattr(args, name)
         if target is not None:
-            _write_atomically(target, render(report))
+            _write_report(target, render(report))
 
 
-def _github_actions(report: GradeReport) -> None:
+def _github_actions(report: GradeReport, out: TextIO) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         try:
@@ -156,13 +202,20 @@ def _github_actions(report: GradeReport) -> None:
         except OSError as exc:
             raise GraderError(f"{summary}: cannot append the step summary: "
                               f"{exc.strerror}") from None
-    if os.environ.get("GITHUB_ACTIONS"):
-        print(github.annotations(report), end="", flush=True)
+    if os.environ.get("GITHUB_ACTIONS"):  # the runner reads commands on stderr too
+        print(github.annotations(report), end="", file=out, flush=True)
+
+
+def _write_report(target: str, text: str) -> None:
+    if target == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        _write_atomically(Path(target), text)
 
 
 def _write_atomically(target: Path, text: str) -> None:
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
         partial.write_text(text, encoding="utf-8")
         partial.replace(target)
@@ -263,6 +316,9 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = COMMANDS.get(argv[0]) if argv else None
+    if command and Path(argv[0]).is_dir():
+        print(f"notice: running the command `grade {argv[0]}`; to grade the folder "
+              f"{argv[0]}, run `grade ./{argv[0]}`", file=sys.stderr)
     try:
         return command(argv[1:]) if command else run_grade(argv)
     except BaseException as exc:

@@ -4,12 +4,13 @@ question saying what the student's code showed, with the evidence, then the tota
 It is the student's view (results.student_view): a check hidden from students is one
 line saying so and the points at stake, nothing of its result.
 
-Plain text when not on a terminal (CI logs), colour when on one (unless NO_COLOR).
+Plain text when not on a terminal (CI logs), colour when on one (see wants_colour).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
@@ -39,7 +40,13 @@ COLOURS = {Status.PASS: "32", Status.PARTIAL: "33", Status.FAIL: "31", Status.ER
 
 
 def wants_colour(stream: TextIO) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ
+    """The conventions in CPython's own order: a non-empty NO_COLOR (no-color.org) turns
+    colour off, a non-empty FORCE_COLOR turns it on, TERM=dumb off, else a terminal."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return os.environ.get("TERM") != "dumb" and stream.isatty()
 
 
 class Style:
@@ -82,12 +89,15 @@ def withheld_line(item: Withheld, style: Style) -> str:
     return f"  {style.paint('HIDE', '2')}  {item.id:<24}{'':>7}  {'':<7} {withheld_text(item)}"
 
 
-def conclusion(report: GradeReport, style: Style) -> str:
-    """The per-concept sections and the total, printed after the check lines."""
+def conclusion(report: GradeReport, style: Style, *, grader_frames: bool = False) -> str:
+    """The per-concept sections and the total, printed after the check lines. With
+    `grader_frames`, a grader error in an assignment's checks.py shows where (for whoever
+    runs `grade` with the assignment at hand; a student on Gradescope never sees it)."""
     report = student_view(report)
     explained, shown = sections(report)
     blocks = [_section(s.title, s.status, s.checks, style,
-                       report.concept(s.concept_id) if s.concept_id else None)
+                       report.concept(s.concept_id) if s.concept_id else None,
+                       grader_frames)
               for s in explained]
     if shown:
         blocks.append(_title_line(", ".join(shown), "shown", style))
@@ -107,7 +117,7 @@ def render(report: GradeReport, colour: bool = False) -> str:
 
 
 def _section(title: str, status: str, checks: tuple[CheckResult, ...], style: Style,
-             idea: Concept | None) -> str:
+             idea: Concept | None, grader_frames: bool) -> str:
     lines = [_title_line(title, status, style)]
     for result in checks:
         if result.status is Status.PASS:
@@ -117,6 +127,8 @@ def _section(title: str, status: str, checks: tuple[CheckResult, ...], style: St
         for detail in result.details:
             lines.append(_wrap(detail, "    "))
         if result.status is Status.ERROR:
+            if grader_frames:
+                lines += [f"    {line}" for line in instructor_frame(result.grader_traceback)]
             lines.append(_wrap(GRADER_ERROR_NOTE, "    "))
         if result.hint:
             lines.append(_wrap(f"Next step: {result.hint}", "    "))
@@ -124,6 +136,30 @@ def _section(title: str, status: str, checks: tuple[CheckResult, ...], style: St
         see = f" See: grade concepts {idea.id}" if idea.id in BY_ID else ""
         lines.append(_wrap(f"Why: {idea.idea}{see}", "  "))
     return "\n".join(lines)
+
+
+# A traceback's frame line; an assignment's checks are always in a file of that name.
+_FRAME = re.compile(r' {2}File "(?P<file>[^"]*checks\.py)", line (?P<line>\d+), in ')
+_BOX = re.compile(r"^ *\| ")  # the bar an exception group draws left of each inner line
+
+
+def instructor_frame(grader_traceback: str) -> list[str]:
+    """Where in an assignment's checks.py a grader error arose, from its traceback: the
+    innermost such frame (file, line, its code) and the exception's line; [] when the
+    error arose in the grader itself."""
+    lines = [_BOX.sub("", line) for line in grader_traceback.splitlines()]
+    found = [i for i, line in enumerate(lines) if _FRAME.match(line)]
+    if not found:
+        return []
+    at = found[-1]
+    frame = _FRAME.match(lines[at])
+    shown = [f'File "{frame["file"]}", line {frame["line"]}:']
+    following = lines[at + 1:]
+    if following and following[0].startswith("    ") and following[0].strip():
+        shown.append(f"    {following[0].strip()}")
+    # The exception's own line is the first after the frame that starts unindented.
+    shown += [line for line in following if line[:1].strip()][:1]
+    return shown
 
 
 def _title_line(title: str, status: str, style: Style) -> str:
