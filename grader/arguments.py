@@ -28,18 +28,21 @@ def percent(text: str) -> float:
 
 
 def unwritable_reason(target: str) -> str | None:
-    """Why a report cannot be written to `target` ("-" is stdout), or None. No folder is
-    made: a typo in one would hide the report where nobody looks."""
+    """Why a report cannot be written to `target` ("-" is stdout), or None. Missing folders
+    are made when the report is written (as pytest's --junitxml does): what must hold now
+    is that the nearest folder that exists can take them."""
     if target == STDOUT:
         return None
     path = Path(target)
     if path.is_dir():
         return "it is a folder"
-    folder = path.parent
-    if not folder.is_dir():
-        return f"no folder {folder}"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"no permission to write in {folder}"
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no permission to write in {existing}"
     return None
 
 

@@ -216,6 +216,7 @@ def _write_report(target: str, text: str) -> None:
 
 def _write_atomically(target: Path, text: str) -> None:
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
         partial.write_text(text, encoding="utf-8")
         partial.replace(target)

@@ -145,7 +145,7 @@ def test_bad_report_paths_stop_before_grading(reference_submission, tmp_path, mo
     a_file = tmp_path / "notes.txt"
     a_file.write_text("")
     for option, target in [("--junit", a_file / "report.xml"),
-                           ("--json", tmp_path / "no-such-folder" / "report.json"),
+                           ("--json", a_file / "no-such-folder" / "report.json"),
                            ("--markdown", tmp_path)]:
         with pytest.raises(SystemExit) as exited:
             main([folder, option, str(target)])
