@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -88,6 +89,17 @@ CASES = [
          {"server-concurrency": ("RuntimeError", "during this check", "too many clients"),
           "server-burst": ("RuntimeError", "during this check"),
           "server-restart": ("RuntimeError", "before we stopped it")}),
+    # Both serve every client at once and die as clients leave: the check whose clients'
+    # leaving killed them fails, named so; the next checks run on a restarted server and
+    # keep their own verdicts, a later death named there but charged once only.
+    Case("dies-when-a-client-leaves", (*LOAD, "server-burst", "server-lifecycle"),
+         {"server-burst": "fail"},
+         {"server-burst": ("died when the clients of server-burst closed their connections",
+                           "ConnectionError", "before sending a full line")}),
+    Case("dies-on-orderly-close", (*LOAD, "server-burst", "server-lifecycle"),
+         UNSERVED,
+         {"server-concurrency": ("died when the clients of server-concurrency closed",
+                                 "exited with status 0", "client disconnected")}),
     Case("build-fails", (*STARTS, "client-echo"), {"server-starts": "fail"},
          {"server-starts": ("did not build", "`make` exited with status 2")}),
     Case("build-never-ends", STARTS, {"server-starts": "fail"},
@@ -406,7 +418,13 @@ def test_an_absurd_port_placeholder_is_refused_when_loading(tmp_path):
 
 @pytest.mark.parametrize("kind", ["local", *engine_params()])
 @pytest.mark.parametrize("shape", ["huge-file", "many-files"])
-def test_an_oversized_submission_is_refused_naming_the_cap(kind, shape, tmp_path):
+def test_an_oversized_submission_is_refused_naming_the_cap(kind, shape, tmp_path,
+                                                           monkeypatch):
+    # This process's scratch folders go to a folder of the test's own: the machine's
+    # /tmp also gets those of the gradings other test workers run at the same moment.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assignment = _assignment(Case("huge-file", STARTS, {}))
     backend = Recording(_backend(kind, assignment))
     folder = _compose("huge-file", tmp_path / "submission")
@@ -417,7 +435,6 @@ def test_an_oversized_submission_is_refused_naming_the_cap(kind, shape, tmp_path
         (folder / "cache").mkdir()
         for index in range(6000):
             (folder / "cache" / f"{index}.o").touch()
-    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("socket-grader-*"))
     with pytest.raises(InputError) as refused:
         trio.run(grade, load_submission(folder, assignment), assignment, backend)
     message = str(refused.value)
@@ -426,7 +443,7 @@ def test_an_oversized_submission_is_refused_naming_the_cap(kind, shape, tmp_path
     else:
         assert "more than 5000 files" in message
     assert backend.pods == []  # refused before any pod or copy existed
-    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("socket-grader-*")) <= before
+    assert list(scratch.iterdir()) == []
 
 
 def test_what_a_student_printed_reaches_no_report_format_raw(tmp_path):

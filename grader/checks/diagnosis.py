@@ -246,6 +246,9 @@ def diagnose(exit_code: int | None, stderr: str | bytes, stdout: str | bytes = "
             head = f"{describe_status(exit_code)}: {line.strip()}"
             return _make(kind, head, None, said[:said.index(line) + 1], role)
     if exit_code == 0:
+        if role == "server" and said:  # a server has no reason to end: its last words
+            return Diagnosis("ok", _fit(f"exited with status 0: {said[-1].strip()}",
+                                        MAX_HEADLINE), tuple(_shown(s) for s in said[-3:]), "")
         return Diagnosis("ok", "exited with status 0", (), "")
     if exit_code in (126, 127) and not said:
         kind = "command-not-found" if exit_code == 127 else "not-executable"

@@ -149,6 +149,10 @@ async def server_lifecycle(ctx: CheckContext) -> Outcome:
                 "client_ends_in_time_wait": len(ours_in_time_wait),
                 "server_idle_seconds": idle}
     if not served:
+        if (died := await died_during_check(ctx, wait=1.0)) is not None:
+            return failed(f"none of {count} connections was answered: {died}",
+                          evidence=evidence, hint="Keep serving: a server must outlive "
+                          "each of its clients and answer the next.")
         return inconclusive(f"none of {count} connections was answered, so how your server "
                             "ends connections could not be seen", evidence=evidence)
     story = [f"{len(served)} connections got their reply; then each client shut down its "

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-import trio
-
 from ..grading.sockets import endpoint, four_tuple
 from ..protocols.base import Round, examples
 from .base import Failure, Outcome, check, failed, inconclusive, passed, scored
@@ -222,20 +220,13 @@ def _rounds_story(rounds: list[Round], wanted: int, opened: int, timeout: float,
 
 async def died_during_check(ctx: CheckContext, wait: float = 0.0) -> str | None:
     """`your server exited ... during this check` when it did, else None. With `wait`,
-    gives a server that just crashed that long to be seen as ended."""
-    program = ctx.server.program
-    if program is None:
+    gives a server that just crashed that long to be seen as ended. A server that still
+    ran when our connections of this check were closed did not end during it: an end as
+    they closed is the runner's to name (grading.runner), once it has taken them in."""
+    if ctx.server.ran_when_clients_left:
         return None
-    with trio.move_on_after(wait):
-        while program.exit_code is None:
-            await trio.sleep(0.05)
-    if program.exit_code is None:
-        return None
-    stdout, stderr = await program.output()
-    end = diagnose(program.exit_code, stderr.decode(errors="replace"),
-                   stdout.decode(errors="replace"), role="server",
-                   oom_killed=program.oom_killed)
-    return f"your server {end.headline} during this check"
+    end = await ctx.server.end_of_its_own(wait)
+    return None if end is None else f"your server {end.headline} during this check"
 
 
 def _iterative_shape(answered: list[int], rounds: list[Round], opened: Opened) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import trio
 
+from ..checks.diagnosis import Diagnosis, diagnose
 from ..loading.assignment import Limits
 from ..loading.commands import fill
 from ..loading.submission import Submission
@@ -24,6 +25,9 @@ from .sockets import SocketTable, endpoint
 POLL_INTERVAL = 0.02
 UDP_GRACE = 2.0  # seconds a server with a UDP socket on its port has to listen on TCP too
 EXIT_SETTLE = 5.0  # seconds an ended program's status may take to be known (an engine's wait)
+# After a check, how long the server has to take in that our clients left: it has until
+# its side of their connections is closed (at least the first, at most the second).
+CLIENTS_LEFT_SETTLE = (0.1, 1.0)
 # Linux keeps a TIME_WAIT socket 60 s (TCP_TIMEWAIT_LEN); a little more for the timer wheel.
 TIME_WAIT_LIFETIME = 62.0
 
@@ -79,16 +83,22 @@ class StudentServer:
         self.last_start: ServerStart | None = None
         self.listened_once = False
         self.notes: list[str] = []  # for the report: what the grader did out of the ordinary
+        # Whether its end is ours (stop) or already said in a report: then never said again.
+        self._end_accounted = False
+        # Whether it still ran when our connections of the current check were closed.
+        self.ran_when_clients_left: bool | None = None
 
     @property
     def running(self) -> bool:
-        return self.program is not None and self.program.exit_code is None
+        # The kernel's word, not the engine's late one: a server that just died is restarted.
+        return self.program is not None and not self.program.ended_now()
 
     async def start(self) -> ServerStart:
         """Start it and wait (polling the socket table) until it listens, exits or times out."""
         await self.stop()
         started = time.monotonic()
         self.program = await self.pod.start("server", self.command)
+        self.ran_when_clients_left = None
         table = SocketTable(())
         udp_seen: float | None = None
         with trio.move_on_after(self.limits.start_timeout):
@@ -136,6 +146,8 @@ class StudentServer:
             oom_killed=self.program.oom_killed,
         )
         self.listened_once |= listening
+        # A start that gave no listener is the report's already (its check says why).
+        self._end_accounted = not listening
         return self.last_start
 
     async def ensure_running(self) -> ServerStart:
@@ -167,7 +179,51 @@ class StudentServer:
 
     async def stop(self) -> None:
         if self.program is not None:
+            self._end_accounted |= not self.program.ended_now()
             await self.program.stop(self.limits.stop_grace)
+
+    def clients_leaving(self) -> None:
+        """Our connections to it are about to be closed: whatever ends it from now on
+        ended it as (or after) our clients left."""
+        self.ran_when_clients_left = self.running
+
+    async def end_of_its_own(self, wait: float = 0.0) -> Diagnosis | None:
+        """How the server ended when it ended by itself (not stopped by us) and no report
+        said so yet, waiting up to `wait` seconds for it to end; said once: the caller
+        reports it."""
+        program = self.program
+        if program is None or self._end_accounted:
+            return None
+        with trio.move_on_after(wait):
+            while not program.ended_now():
+                await trio.sleep(POLL_INTERVAL)
+        if not program.ended_now():
+            return None
+        with trio.move_on_after(EXIT_SETTLE):  # the engine tells the status late
+            while program.exit_code is None:
+                await trio.sleep(POLL_INTERVAL)
+        self._end_accounted = True
+        if program.exit_code is None:
+            return Diagnosis("exit", "ended (the engine never told its exit status)", (), "")
+        stdout, stderr = await program.output()
+        return diagnose(program.exit_code, stderr, stdout, role="server",
+                        oom_killed=program.oom_killed)
+
+    async def settle_after_clients(self) -> Diagnosis | None:
+        """Once a check is done with it: give the server the time to take in that our
+        clients left (until its side of their connections is closed, within
+        CLIENTS_LEFT_SETTLE), then how it ended if it ended by itself, unsaid yet."""
+        if self.program is None or self._end_accounted:
+            return None
+        least, most = CLIENTS_LEFT_SETTLE
+        began = time.monotonic()
+        with trio.move_on_after(most):
+            while not self.program.ended_now():
+                closing = (await self.socket_table()).server_side(self.port, "CLOSE_WAIT")
+                if not closing and time.monotonic() - began >= least:
+                    break
+                await trio.sleep(POLL_INTERVAL)
+        return await self.end_of_its_own()
 
     async def socket_table(self, whole: bool = False, time_wait: bool = True) -> SocketTable:
         """The pod's sockets on the server's port, or all of them but TIME_WAIT entries
@@ -265,7 +321,11 @@ class CheckContext:
         server_cpu = (program.cpu_seconds if program is not None
                       and request.port == self.server.port else None)
         async with open_group(self.probe, request, server_cpu) as group:
-            yield group
+            try:
+                yield group
+            finally:
+                if request.port == self.server.port:
+                    self.server.clients_leaving()
 
     async def record(self, expected: int, barrier_timeout: float,
                      idle_timeout: float) -> m.RecordStarted:

@@ -104,6 +104,7 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
     failed_builds = {b.command: b for b in builds if not b.ok}
     results: dict[str, CheckResult] = {}
     carried: dict[str, Any] = {}
+    deaths = _Deaths()
     for planned in assignment.checks:
         check = planned.check
         started = time.monotonic()
@@ -127,12 +128,61 @@ async def _run_checks(pod: Pod, server: StudentServer, submission: Submission,
                 await server.stop()
             context = CheckContext(pod, server, submission, planned.params, assignment.limits,
                                    protocol, {p: carried.get(p) for p in check.prerequisites})
+            server.ran_when_clients_left = None
             outcome, grader_traceback = await _run_one(planned, context, assignment)
+            if "server" in check.needs:
+                outcome = await deaths.judged(check.id, outcome, server)
         result = _result(planned, outcome, time.monotonic() - started, grader_traceback)
         carried[check.id] = outcome.carry
         results[check.id] = result
         progress.check_finished(result)
     return list(results.values()), carried
+
+
+LEAVING_HINT = ("A server must outlive each of its clients: when a client leaves (recv() "
+                "returns 0, or fails with ECONNRESET or EPIPE), close that connection and "
+                "keep serving the others; one client's error must never end the process.")
+
+
+class _Deaths:
+    """The student's server dying by itself during a check, or after it as our clients
+    left, seen once the check is done: said in that check, and charged there (a fail, no
+    points) the first time our clients were about; a server that dies again with a later
+    check's clients is named there without a second charge, as is a death with none of
+    our clients about (after server-starts, say). The next check that uses the server
+    says it was started again."""
+
+    def __init__(self) -> None:
+        self.charged_in = ""  # the check the death was charged in
+        self.restarted_after = ""  # the check after which the server was found dead
+
+    async def judged(self, check_id: str, outcome: Outcome, server: StudentServer) -> Outcome:
+        if self.restarted_after:
+            outcome = dataclasses.replace(outcome, details=(
+                f"Your server had died in {self.restarted_after} (see there); we started it "
+                "again for this check.", *outcome.details))
+            self.restarted_after = ""
+        end = await server.settle_after_clients()
+        if end is None or outcome.status is Status.ERROR:
+            return outcome
+        self.restarted_after = check_id
+        with_clients = server.ran_when_clients_left is not None
+        when = (f"when the clients of {check_id} closed their connections"
+                if server.ran_when_clients_left else f"during {check_id}")
+        said = f"your server died {when}: it {end.headline}"
+        quoted = [line for line in end.lines if line.strip() not in end.headline]
+        printed = "".join(f"\n    {line}" for line in quoted)
+        printed = f" It printed:{printed}" if printed else ""
+        if self.charged_in or not with_clients:
+            charged = (f" (Charged once, in {self.charged_in}.)" if self.charged_in else "")
+            return dataclasses.replace(outcome, details=(
+                *outcome.details, f"Y{said[1:]}.{charged}{printed}"))
+        self.charged_in = check_id
+        return dataclasses.replace(
+            outcome, status=Status.FAIL, fraction=0.0, summary=said,
+            details=(f"{said}.{printed}", f"Before that, this check found: {outcome.summary}",
+                     *outcome.details),
+            hint=" ".join(filter(None, (LEAVING_HINT, end.hint))))
 
 
 def _blocked(depends_on: tuple[str, ...], parent: CheckResult) -> Outcome:
