@@ -3,7 +3,8 @@
     python benchmarks/verdict_stability.py [--runs 5] [--jobs 2] [--backends local,docker]
                                            [--only NAME,...] [--skip-hostile]
 
-Grades every reference submission (reference/echo/*/correct and each faulty one) and every
+Grades every reference submission (reference/echo/*/correct and each faulty one; Go, Node
+and Java ones on the local backend only, where their toolchains are) and every
 case of tests/hostile/ `--runs` times, `--jobs` at a time (two gradings beside each
 other on two cores, as `grade batch --jobs 2` does), on each available backend. Prints
 each check whose status changed between runs of one submission (expected: none) and the
@@ -34,6 +35,7 @@ from grader.errors import GraderError  # noqa: E402
 from grader.pod import choose_backend  # noqa: E402
 from tests.conftest import REFERENCE, compose_reference  # noqa: E402
 from tests.test_hostile import CASES, HOSTILE, SMALL_PARAMS, _prepare  # noqa: E402
+from tests.test_runtime_references import TOOLCHAINS  # noqa: E402
 
 HOSTILE_LIMITS = {"build_timeout": 8.0, "start_timeout": 4.0, "stop_grace": 1.0,
                   "check_timeout": 60.0, "output_cap": 16384}
@@ -84,6 +86,12 @@ def make_class(folder: Path, runs: int, backend: str, only: set[str],
     for language, faulty in references():
         name = f"{language}-{faulty or 'correct'}"
         if only and name not in only:
+            continue
+        if language in TOOLCHAINS and (backend != "local" or not all(
+                shutil.which(tool) for tool in TOOLCHAINS[language])):
+            # The pod image holds no Go, Node or Java: their builds would only fail.
+            print(f"{backend}: {name} skipped (needs {', '.join(TOOLCHAINS[language])} "
+                  "on the local backend)")
             continue
         for run in range(runs):
             student = f"{name}__{run + 1}"
