@@ -28,6 +28,9 @@ EXPECTED = {
     # Correct, listening dual-stack on [::] as Go, Java and Node do by default: its
     # IPv4 connections are in tcp6 as ::ffff:127.x.y.z, and must count as they are.
     ("python", "dual-stack-server"): {},
+    # Correct, its server started after a setup step (`setup && server`): the step's end
+    # is not the server's (its container's single-child chain once led there).
+    ("python", "setup-then-server"): {},
     ("python", "iterative-server"): ITERATIVE,
     ("c", "iterative-server"): ITERATIVE,
     ("python", "no-reuseaddr-server"): {"server-restart": "fail"},

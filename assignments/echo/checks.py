@@ -181,10 +181,10 @@ async def end_to_end(ctx: CheckContext) -> Outcome:
     if end.hint and not completed.timed_out:
         hint = end.hint
     elif seen.kind == "timed-out" and printed == len(lines):
-        waited = (f"sat idle with your server for {completed.idle_seconds:g} s, waiting"
-                  if completed.idle_seconds else f"waited {completed.duration:.0f} s")
+        stuck = (f"sat idle with your server for {completed.idle_seconds:g} s, waiting"
+                 if completed.idle_seconds else f"waited {completed.duration:.0f} s")
         summary = (f"all {len(lines)} lines came back, but the conversation never ended: "
-                   f"your client {waited} for your server to close the connection after "
+                   f"your client {stuck} for your server to close the connection after "
                    "its input ended")
         hint = ("Your client printed every echo, then kept waiting: against our server it "
                 "exits once the server closes the connection, so here your server did not "

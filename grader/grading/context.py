@@ -202,9 +202,11 @@ class StudentServer:
         with trio.move_on_after(EXIT_SETTLE):  # the engine tells the status late
             while program.exit_code is None:
                 await trio.sleep(POLL_INTERVAL)
-        self._end_accounted = True
         if program.exit_code is None:
-            return Diagnosis("exit", "ended (the engine never told its exit status)", (), "")
+            # What ended was not the program as the engine sees it (a short-lived child it
+            # ran, taken for it): never charged as a death the engine did not confirm.
+            return None
+        self._end_accounted = True
         stdout, stderr = await program.output()
         return diagnose(program.exit_code, stderr, stdout, role="server",
                         oom_killed=program.oom_killed)

@@ -34,6 +34,8 @@ class DockerProgram(Program):
         self.oom_killed = False
         self.cpu_file: Path | None = None  # see locate_cpu_time
         self._program_pidfd: int | None = None  # readable once the program itself ended
+        self._program_chain: list[int] = []  # the inits, ..., the process the pidfd watches
+        self._program_floor = 1  # where in that chain the student's command begins
         self._program_gone = False  # it had ended when we looked for it
 
     @property
@@ -54,7 +56,10 @@ class DockerProgram(Program):
             if here and self._exit_code is None:
                 self._program_gone = not pid  # the engine has no process for it: it ended
                 try:
-                    self._program_pidfd = os.pidfd_open(_program_below(pid)) if pid else None
+                    if pid:
+                        self._program_chain = _single_child_chain(pid)
+                        self._program_floor = _below_the_inits(self._program_chain)
+                        self._program_pidfd = os.pidfd_open(self._program_chain[-1])
                 except ProcessLookupError:
                     self._program_gone = True
                 except OSError:
@@ -63,8 +68,27 @@ class DockerProgram(Program):
     def ended_now(self) -> bool:
         # The kernel says at once that the program ended; the engine tells later.
         if self._exit_code is None and self._program_pidfd is not None:
-            return bool(select.select([self._program_pidfd], [], [], 0)[0])
+            while _has_ended(self._program_pidfd):
+                if not self._watch_the_parent():
+                    return True
+            return False
         return self._exit_code is not None or self._program_gone
+
+    def _watch_the_parent(self) -> bool:
+        """The watched process ended. When the process that started it still runs (and
+        is the student's, not an init), the one that ended was a short-lived child it ran,
+        taken for the program when we looked (`cmd && server`, a worker it starts again):
+        watch that parent instead. False when there is none: the program itself ended."""
+        while len(self._program_chain) - 1 > self._program_floor:
+            self._program_chain.pop()
+            try:
+                pidfd = os.pidfd_open(self._program_chain[-1])
+            except OSError:  # that one ended too
+                continue
+            os.close(self._program_pidfd)
+            self._program_pidfd = pidfd
+            return True
+        return False
 
     def cpu_seconds(self) -> float | None:
         if self._exit_code is not None or self.cpu_file is None:
@@ -117,17 +141,38 @@ class DockerProgram(Program):
         return await self.pod.logs(self.container)
 
 
-def _program_below(init: int) -> int:
-    """The student's program under the container's init: the last of the processes
-    that each started exactly one (the init, a wrapper, the program). It ends first: an
-    init notices later, a long while on a loaded machine."""
-    pid = init
+def _single_child_chain(init: int) -> list[int]:
+    """The container's init and the processes below it that each started exactly one
+    (the init, a wrapper, the program): the last is taken for the student's program. It
+    ends first: an init notices later, a long while on a loaded machine."""
+    chain = [init]
     for _ in range(8):
         try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            children = Path(f"/proc/{chain[-1]}/task/{chain[-1]}/children").read_text().split()
         except OSError:
             break
         if len(children) != 1:
             break
-        pid = int(children[0])
-    return pid
+        chain.append(int(children[0]))
+    return chain
+
+
+# The inits an engine puts above the student's command (`init=True`; Podman's pods run a
+# second one, see podman.py): a process the grader never takes for the student's.
+INITS = frozenset({"docker-init", "podman-init", "catatonit", "tini"})
+
+
+def _below_the_inits(chain: list[int]) -> int:
+    """The index in `chain` of its first process that is not an init."""
+    for index, pid in enumerate(chain):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return index
+        if name not in INITS:
+            return index
+    return len(chain) - 1
+
+
+def _has_ended(pidfd: int) -> bool:
+    return bool(select.select([pidfd], [], [], 0)[0])
