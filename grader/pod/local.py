@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, GraderError
 from ..results import BuildResult
 from .base import Backend, Completed, Pod, Program, running_pod
 from .copying import copy_to, plan_copy
@@ -41,7 +41,7 @@ from .idleness import end_when_idle
 from .probe_bundle import local_probe_command
 from .probe_session import ProbeSession
 from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, sweep_run
-from .reaping import become_subreaper, kill_adopted, kill_user
+from .reaping import become_subreaper, kill_adopted, kill_user, processes_of
 from .sealing import hand_over, seal
 
 if TYPE_CHECKING:
@@ -168,6 +168,11 @@ class LocalPod(Pod):
                 return
             if self._user is not None:
                 await trio.to_thread.run_sync(kill_user, self._user[0])
+                if processes_of(self._user[0]):  # still forking faster than we kill
+                    raise GraderError(
+                        f"processes of the student's user (uid {self._user[0]}) kept "
+                        "running after the builds, through every round of SIGSTOP and "
+                        "SIGKILL: the submission is not graded")
             await trio.to_thread.run_sync(seal, self.workdir, self._user)
             self._sealed = True
 
