@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TextIO
@@ -19,7 +19,7 @@ from .assignments import DEFAULT_ASSIGNMENT, bundled_names, load_assignment
 from .batch.cluster_security import run_certs_command
 from .batch.cluster_worker import remove_stale_scratch, run_worker_command
 from .batch.command import run_batch_command
-from .errors import BackendUnavailable, GraderError
+from .errors import BackendUnavailable, GraderError, exception_leaves
 from .grading.runner import grade
 from .inert import inert
 from .integrations.commands import run_export, run_init_ci
@@ -324,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command(argv[1:]) if command else run_grade(argv)
     except BaseException as exc:
         # trio's nurseries wrap what their tasks raised in exception groups.
-        leaves = list(_leaves(exc))
+        leaves = list(exception_leaves(exc))
         if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
             print("grade: interrupted; every program and pod of this run was stopped",
                   file=sys.stderr)
@@ -339,18 +339,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _usage_error(exc: BaseException) -> str | None:
     """What to tell the user when `exc` is bad input or an unusable backend (every
     exception in it a GraderError: exit status 2); None for anything else (a crash)."""
-    leaves = list(_leaves(exc))
+    leaves = list(exception_leaves(exc))
     if leaves and all(isinstance(leaf, GraderError) for leaf in leaves):
         return inert(str(leaves[0]))
     return None
 
 
-def _leaves(exc: BaseException) -> Iterator[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield exc
 
 
 def entry_point() -> None:

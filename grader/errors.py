@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -23,3 +24,13 @@ class InputError(GraderError):
 
 class BackendUnavailable(GraderError):
     """The chosen sandbox backend cannot run here (no daemon, missing image, ...)."""
+
+
+def exception_leaves(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions a (possibly nested) exception group holds, or `exc` itself: trio's
+    nurseries wrap what their tasks raise."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from exception_leaves(inner)
+    else:
+        yield exc

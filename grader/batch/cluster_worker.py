@@ -39,7 +39,7 @@ from typing import Any
 import trio
 
 from ..arguments import positive_int
-from ..errors import BackendUnavailable, GraderError, InputError
+from ..errors import BackendUnavailable, GraderError, InputError, exception_leaves
 from .children import grader_environment
 from .cluster_security import (
     CERTS_ENVIRONMENT,
@@ -150,8 +150,10 @@ def _results_key() -> bytes | None:
 def describe(exc: BaseException) -> str:
     """`Type: message` of any exception (of each in a group), even one whose message
     cannot be made."""
-    if isinstance(exc, BaseExceptionGroup):  # trio's nurseries wrap what they raise
-        return "; ".join(describe(inner) for inner in exc.exceptions)
+    return "; ".join(_describe_one(leaf) for leaf in exception_leaves(exc))
+
+
+def _describe_one(exc: BaseException) -> str:
     try:
         text = str(exc)
     except BaseException:  # a hostile __str__ may raise anything

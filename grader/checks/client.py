@@ -191,7 +191,6 @@ async def client_reply_routing(ctx: CheckContext) -> Outcome:
                   evidence=evidence)
 
 
-
 def sole_owners(jobs: Sequence[ClientJob]) -> dict[str, int]:
     """Each expected line that one run alone expects, and that run's index: a copy that
     prints such a line (the whole line) of another's got a reply meant for it. A line

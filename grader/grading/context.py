@@ -161,7 +161,7 @@ class StudentServer:
         if start.listening or start.exit_code is None or not self.listened_once:
             return start
         began = time.monotonic()
-        lingering = await self._wait_out_time_wait()
+        lingering = await wait_out_time_wait(self.pod.probe, self.port)
         if not lingering:
             return start
         start = await self.start()
@@ -172,10 +172,6 @@ class StudentServer:
                 f"SO_REUSEADDR: see server-restart), so we waited "
                 f"{time.monotonic() - began:.0f} s for them to expire before going on.")
         return start
-
-    async def _wait_out_time_wait(self) -> int:
-        """How many TIME_WAIT sockets sat on the server's port, once they are gone."""
-        return await wait_out_time_wait(self.pod.probe, self.port)
 
     async def stop(self) -> None:
         if self.program is not None:

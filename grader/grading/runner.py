@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import trio
 
 from ..checks.base import Failure, Outcome
+from ..errors import exception_leaves
 from ..inert import inert, inert_data
 from ..loading.assignment import Assignment, PlannedCheck
 from ..loading.submission import Submission
@@ -217,19 +218,12 @@ async def _run_one(planned: PlannedCheck, context: CheckContext,
                 traceback.format_exc())
 
 
-def _leaves(exc: BaseException) -> list[BaseException]:
-    """The exceptions a (possibly nested) exception group holds, or `exc` itself."""
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
-
-
 def _only_failures(exc: BaseException) -> list[Failure]:
     """The Failures of an exception group holding nothing else; [] otherwise (a group
     with anything else in it is a grader problem, whatever Failures it also holds)."""
     if not isinstance(exc, BaseExceptionGroup):
         return []
-    leaves = _leaves(exc)
+    leaves = list(exception_leaves(exc))
     return [leaf for leaf in leaves if isinstance(leaf, Failure)] \
         if all(isinstance(leaf, Failure) for leaf in leaves) else []
 
@@ -237,7 +231,7 @@ def _only_failures(exc: BaseException) -> list[Failure]:
 def _first_other(exc: BaseException) -> BaseException:
     """What a grader error is named after: for a group, its first exception that is not a
     Failure (the group's own name says nothing)."""
-    return next((leaf for leaf in _leaves(exc) if not isinstance(leaf, Failure)), exc)
+    return next((leaf for leaf in exception_leaves(exc) if not isinstance(leaf, Failure)), exc)
 
 
 def _combined(failures: list[Failure]) -> Outcome:

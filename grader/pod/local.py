@@ -41,7 +41,7 @@ from .idleness import end_when_idle
 from .probe_bundle import local_probe_command
 from .probe_session import ProbeSession
 from .processes import RUN_MARKER, HostProcess, ResourceLimits, feed, spawn, sweep_run
-from .reaping import become_subreaper, kill_adopted, kill_user, processes_of
+from .reaping import become_subreaper, kill_adopted, kill_user
 from .sealing import hand_over, seal
 
 if TYPE_CHECKING:
@@ -166,13 +166,14 @@ class LocalPod(Pod):
         async with self._sealing:  # clients started at once: each waits for the seal
             if self._sealed:
                 return
-            if self._user is not None:
-                await trio.to_thread.run_sync(kill_user, self._user[0])
-                if processes_of(self._user[0]):  # still forking faster than we kill
-                    raise GraderError(
-                        f"processes of the student's user (uid {self._user[0]}) kept "
-                        "running after the builds, through every round of SIGSTOP and "
-                        "SIGKILL: the submission is not graded")
+            # With a user of the student's, what the builds left running goes first; one
+            # forking faster than we kill leaves the copy unsealed, and ungraded.
+            if self._user is not None and not await trio.to_thread.run_sync(
+                    kill_user, self._user[0]):
+                raise GraderError(
+                    f"processes of the student's user (uid {self._user[0]}) kept running "
+                    "after the builds, through every round of SIGSTOP and SIGKILL: the "
+                    "submission is not graded")
             await trio.to_thread.run_sync(seal, self.workdir, self._user)
             self._sealed = True
 

@@ -195,16 +195,14 @@ def processes_of(uid: int) -> list[int]:
     return found
 
 
-def kill_user(uid: int, rounds: int = 20) -> list[int]:
+def kill_user(uid: int, rounds: int = 20) -> bool:
     """Stop, then kill, every process of `uid` (a user that runs nothing but student
-    programs), until none is left or `rounds` passes."""
-    killed: list[int] = []
+    programs), until none is left or `rounds` passes; whether none is left."""
     for _ in range(rounds):
         pids = processes_of(uid)
         if not pids:
-            break
+            return True
         _signal_all(pids, signal.SIGSTOP)
         _signal_all(sorted(set(pids) | set(processes_of(uid))), signal.SIGKILL)
-        killed += pids
         time.sleep(0.02)
-    return killed
+    return not processes_of(uid)

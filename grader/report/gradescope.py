@@ -43,9 +43,8 @@ CRASH_TEXT = ("The autograder hit an internal problem and could not grade your s
 
 
 def render(report: GradeReport) -> str:
-    style = terminal.Style(colour=False)
-    builds = "\n".join(terminal.build_line(build, style) for build in report.builds)
-    blocks = [builds, terminal.conclusion(report, style)]
+    blocks = [terminal.plain_builds(report.builds),
+              terminal.conclusion(report, terminal.Style(colour=False))]
     results = {
         "score": report.score,
         "execution_time": round(report.duration),

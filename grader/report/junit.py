@@ -95,7 +95,7 @@ def _build(assignment: str, build: BuildResult) -> ET.Element:
     if not build.ok:
         _outcome(case, "failure", f"your {build.role} did not build: {build.command}",
                  build.output or "(no output)", "build")
-    _system_out(case, terminal.build_line(build, terminal.Style(colour=False)))
+    _system_out(case, terminal.plain_builds([build]))
     return case
 
 

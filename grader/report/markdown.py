@@ -33,8 +33,7 @@ def render(report: GradeReport) -> str:
     if report.notices:
         lines.append("")
     if report.builds:
-        style = terminal.Style(colour=False)
-        lines += [*fence("\n".join(terminal.build_line(b, style) for b in report.builds)), ""]
+        lines += [*fence(terminal.plain_builds(report.builds)), ""]
     lines += ["| | Check | Points | Quiz | Verdict |", "|---|---|--:|---|---|"]
     lines += [_row(result) for result in report.checks]
     lines += [_withheld_row(item) for item in report.withheld]

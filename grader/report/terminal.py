@@ -79,6 +79,12 @@ def build_line(build: BuildResult, style: Style) -> str:
             f"{style.paint(how, '31')} ({build.duration:.1f} s)\n{output}")
 
 
+def plain_builds(builds: Iterable[BuildResult]) -> str:
+    """The builds as the terminal prints them, without colour, for the other formats."""
+    style = Style(colour=False)
+    return "\n".join(build_line(build, style) for build in builds)
+
+
 def check_line(result: CheckResult, style: Style) -> str:
     concepts = " ".join(result.concepts)
     return (f"  {style.status(result.status)}  {result.id:<24}{points(result):>7}  {concepts:<7} "
