@@ -181,8 +181,9 @@ class _Deaths:
         self.charged_in = check_id
         return dataclasses.replace(
             outcome, status=Status.FAIL, fraction=0.0, summary=said,
-            details=(f"{said}.{printed}", f"Before that, this check found: {outcome.summary}",
-                     *outcome.details),
+            # The summary says it already; a detail only for what the server printed.
+            details=(*([printed.strip()] if printed else []),
+                     f"Before that, this check found: {outcome.summary}", *outcome.details),
             hint=" ".join(filter(None, (LEAVING_HINT, end.hint))))
 
 
